@@ -50,6 +50,7 @@ const char *sh_status_str(sh_status_t s)
     case SH_EFORMAT: return "bad format";
     case SH_ECANCELED: return "canceled";
     case SH_ENOTFOUND: return "not found";
+    case SH_ENUMERIC: return "numerical failure";
     }
     return "unknown status";
 }

@@ -19,6 +19,7 @@ typedef enum {
     SH_EFORMAT,   /* malformed or unsupported file/message contents */
     SH_ECANCELED, /* stopped on request */
     SH_ENOTFOUND, /* named thing does not exist */
+    SH_ENUMERIC,  /* training diverged (non-finite loss) */
 } sh_status_t;
 
 typedef struct {

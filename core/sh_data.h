@@ -59,8 +59,9 @@ sh_status_t sh_dataset_split(sh_dataset_t *train, sh_dataset_t *val,
 /* Mean and standard deviation per channel over all pixels of d. */
 void sh_norm_compute(sh_norm_t *norm, const sh_dataset_t *d);
 
-/* Augmentations, applied per sample with randomness from
- * sh_rng_seed(seed, SH_STREAM(SH_STREAM_AUGMENT, step)). */
+/* Augmentations, applied per sample i of a batch with randomness from
+ * sh_rng_seed(seed, SH_STREAM(SH_STREAM_AUGMENT, step * 65536 + i)), so the
+ * result does not depend on the thread count (batches hold <= 65536). */
 enum {
     SH_AUG_NONE = 0,
     SH_AUG_CROP = 1, /* pad by 4 with zeros (after normalization), random crop */

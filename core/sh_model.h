@@ -85,7 +85,8 @@ struct sh_model {
     int scratch_threads;
     float *scratch;
 
-    long step;            /* optimizer steps taken (schedule position) */
+    long step;            /* schedule position: global step of the next update */
+    long opt_steps;       /* updates since the optimizer state was reset */
 };
 
 /* Creates an untrained model by architecture name for inputs (c, h, w) and

@@ -4,8 +4,17 @@
 #include <math.h>
 #include <string.h>
 
-void sh_optim_step(const sh_optim_t *opt, sh_model_t *m, float lr, long t)
+void sh_optim_reset(sh_model_t *m)
 {
+    memset(m->opt_m, 0, sizeof(float) * m->n_params);
+    if (m->opt_v)
+        memset(m->opt_v, 0, sizeof(float) * m->n_params);
+    m->opt_steps = 0;
+}
+
+void sh_optim_step(const sh_optim_t *opt, sh_model_t *m, float lr)
+{
+    const long t = ++m->opt_steps;
     const size_t words = sh_mask_words(m->n_params);
     const float wd = opt->weight_decay;
     float *w = m->params, *g = m->grads, *buf = m->opt_m;

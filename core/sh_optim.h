@@ -21,10 +21,14 @@ typedef struct {
     float beta1, beta2, eps; /* Adam */
 } sh_optim_t;
 
-/* One update of every parameter with learning rate lr; t is the 1-based
- * update count (Adam bias correction). Allocates Adam's second moment on first
- * use. Masked-out entries are skipped and kept at zero. */
-void sh_optim_step(const sh_optim_t *opt, sh_model_t *m, float lr, long t);
+/* One update of every parameter with learning rate lr, counting it in
+ * m->opt_steps (Adam's bias correction uses that count). Allocates Adam's
+ * second moment on first use. Masked-out entries are kept at exactly zero,
+ * along with their optimizer state. */
+void sh_optim_step(const sh_optim_t *opt, sh_model_t *m, float lr);
+
+/* Forgets momentum and moments (a retraining run starts fresh). */
+void sh_optim_reset(sh_model_t *m);
 
 typedef enum {
     SH_SCHED_CONSTANT = 1,
