@@ -1,0 +1,45 @@
+/* main.c - the `shears` command line: dispatches to a subcommand. */
+#include "commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define SHEARS_VERSION "0.1.0"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} commands[] = {
+    {"run", cmd_run, "run a pruning sweep on this machine (default: the built-in sweep)"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: shears COMMAND [ARGS]\n\n"
+               "shears turns one dense training run into many pruned models\n"
+               "(magnitude pruning with weight and learning-rate rewinding).\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n`shears COMMAND --help` describes a command.\n"
+               "exit status: 0 ok, 1 jobs failed, 2 bad usage or input, 130 interrupted\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("shears %s\n", SHEARS_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "shears: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,110 @@
+/* sh_job.h - job specifications and content ids.
+ *
+ * A job spec says everything that determines a job's result and nothing
+ * else: dataset identity (not where it is stored), model, seed, training
+ * hyperparameters, and for prune jobs the technique, the target density and
+ * the ids of the jobs whose checkpoints it starts from. Its canonical form is
+ * compact JSON with sorted keys; the job id is the SHA-256 of that text, so
+ * the same job in any sweep has the same id and its result is reused.
+ * Presentation (technique labels, sweep names) and policy (stopping rules,
+ * priorities) are deliberately left out. */
+#ifndef SH_JOB_H
+#define SH_JOB_H
+
+#include "sh_common.h"
+#include "sh_optim.h"
+#include "sh_prune.h"
+
+#define SH_JOB_VERSION 1
+#define SH_ID_HEX 64
+#define SH_MAX_KEEP 16
+#define SH_MAX_LAYER_RULES 16
+#define SH_NAME_MAX 32
+
+typedef enum { SH_JOB_TRAIN = 1, SH_JOB_PRUNE } sh_job_kind_t;
+
+typedef enum {
+    SH_TECH_FINETUNE = 1,  /* fixed small LR for t epochs */
+    SH_TECH_WEIGHT_REWIND, /* weights and schedule back to epoch k */
+    SH_TECH_LR_REWIND,     /* keep weights, replay schedule from T - t */
+    SH_TECH_REINIT,        /* magnitude mask, fresh random weights, full run */
+    SH_TECH_RANDOM_PRUNE,  /* random mask at the same density, then as lr-rewind */
+} sh_technique_t;
+
+const char *sh_technique_name(sh_technique_t t);
+/* Returns 0 and sets *t for a known name, -1 otherwise. */
+int sh_technique_parse(const char *name, sh_technique_t *t);
+
+/* Dense training hyperparameters. */
+typedef struct {
+    int epochs;
+    int batch;
+    sh_optim_t opt;
+    sh_sched_t sched;
+    int augment; /* SH_AUG_* flags */
+} sh_train_spec_t;
+
+typedef struct {
+    char layer[SH_NAME_MAX];
+    double density;
+} sh_layer_density_t;
+
+typedef struct {
+    sh_job_kind_t kind;
+    char dataset[SH_NAME_MAX];     /* "fashion-mnist", "mnist", "cifar10" */
+    char data_sha256[SH_ID_HEX + 1]; /* optional content hash of the data */
+    int validation;                /* training samples held out */
+    char model[SH_NAME_MAX];
+    uint64_t seed;
+    sh_train_spec_t train;
+    /* train: epochs at which to keep a checkpoint (rewind points) */
+    int keep[SH_MAX_KEEP];
+    int n_keep;
+    /* prune */
+    char parent[SH_ID_HEX + 1];    /* weights and mask come from here */
+    char source[SH_ID_HEX + 1];    /* the dense run (rewind checkpoints) */
+    int round;
+    sh_technique_t technique;
+    int tech_epochs;               /* retraining epochs t */
+    int rewind_epoch;              /* weight-rewind: k */
+    double tech_lr;                /* finetune: the fixed LR */
+    sh_prune_method_t method;
+    sh_prune_scope_t scope;
+    double density;                /* target fraction of prunable weights */
+    sh_layer_density_t layers[SH_MAX_LAYER_RULES]; /* own targets per layer */
+    int n_layers;
+    char ignore[SH_MAX_LAYER_RULES][SH_NAME_MAX];  /* never pruned */
+    int n_ignore;
+} sh_jobspec_t;
+
+/* What a finished job reports. */
+typedef struct {
+    double test_accuracy, test_loss;
+    double val_accuracy, val_loss;  /* NAN without a validation split */
+    double train_loss;              /* mean over the last epoch */
+    double density;                 /* fraction of prunable weights alive */
+    long alive, prunable;
+    int epochs;                     /* epochs trained by this job */
+    double seconds;
+} sh_job_result_t;
+
+/* Canonical JSON of a spec; malloc'd. NULL only on allocation failure. */
+char *sh_jobspec_to_json(const sh_jobspec_t *spec);
+
+/* Parses and validates a spec from (untrusted) JSON text. Unknown keys,
+ * missing keys, wrong types and out-of-range values are SH_EFORMAT errors
+ * naming the key. */
+sh_status_t sh_jobspec_parse(sh_jobspec_t *spec, const char *json, size_t len,
+                             sh_err_t *err);
+
+/* Lowercase hex SHA-256 of data[0..len) into hex (65 bytes). */
+void sh_sha256_hex(char hex[SH_ID_HEX + 1], const void *data, size_t len);
+
+/* Job id of a spec: SHA-256 of its canonical JSON. Returns -1 on
+ * allocation failure. */
+int sh_jobspec_id(const sh_jobspec_t *spec, char id[SH_ID_HEX + 1]);
+
+/* Schedule epoch range the job trains over, [*begin, *end). */
+void sh_jobspec_epochs(const sh_jobspec_t *spec, int *begin, int *end);
+
+#endif
