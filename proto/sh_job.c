@@ -320,16 +320,24 @@ static void get_name(reader_t *r, const char *path, char *out, size_t cap)
 
 static void get_id(reader_t *r, const char *path, char out[SH_ID_HEX + 1])
 {
-    get_name(r, path, out, SH_ID_HEX + 1);
-    if (r->failed)
+    const sh_doc_t *n = need_node(r, path);
+    const char *s = NULL;
+    out[0] = '\0';
+    if (!n)
         return;
-    int ok = strlen(out) == SH_ID_HEX;
-    for (int i = 0; ok && i < SH_ID_HEX; i++)
-        ok = (out[i] >= '0' && out[i] <= '9') || (out[i] >= 'a' && out[i] <= 'f');
-    if (!ok) {
-        sh_fail(r->err, SH_EFORMAT, "job spec: '%s' is not a job id", path);
+    if (sh_doc_string(n, "job spec", path, &s, r->err) != SH_OK) {
         r->failed = 1;
+        return;
     }
+    int ok = strlen(s) == SH_ID_HEX;
+    for (int i = 0; ok && i < SH_ID_HEX; i++)
+        ok = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+    if (!ok) {
+        sh_fail(r->err, SH_EFORMAT, "job spec: '%s' is not a job id (64 hex digits)", path);
+        r->failed = 1;
+        return;
+    }
+    memcpy(out, s, SH_ID_HEX + 1);
 }
 
 /* Every key present must be one this version knows. */

@@ -501,40 +501,39 @@ static void parse_retrain(ctx_t *c, sh_sweep_t *sw, const sh_doc_t *root)
             snprintf(r->label, sizeof r->label, "%s", s);
             r->epochs = T;
             r->lr = final_lr;
-            sw->n_retrain++;
-            continue;
-        }
-        static const char *const keys[] = {"technique", "name", "epochs", "rewind_epoch", "lr",
-                                           NULL};
-        check_keys(c, item, path, keys);
-        char tech[32];
-        get_str(c, item, path, "technique", "", tech, sizeof tech);
-        if (c->failed)
-            return;
-        if (!tech[0] || sh_technique_parse(tech, &r->technique) != 0) {
-            fail_at(c, item, "'%s.technique': %s%s%s (expected finetune, weight-rewind, "
-                    "lr-rewind, reinit or random-prune)", path, tech[0] ? "unknown technique '" : "missing",
-                    tech, tech[0] ? "'" : "");
-            return;
-        }
-        get_str(c, item, path, "name", tech, r->label, sizeof r->label);
-        int max_epochs = r->technique == SH_TECH_FINETUNE ? 10000 : T;
-        r->epochs = (int)get_int(c, item, path, "epochs", T, 1, max_epochs);
-        r->rewind_epoch = (int)get_int(c, item, path, "rewind_epoch", 0, 0, T - 1);
-        r->lr = get_double(c, item, path, "lr", final_lr, 1e-9, 100);
-        const sh_doc_t *bad = NULL;
-        const char *what = NULL;
-        if (r->technique != SH_TECH_WEIGHT_REWIND && (bad = sh_doc_child(item, "rewind_epoch")))
-            what = "rewind_epoch";
-        else if (r->technique == SH_TECH_WEIGHT_REWIND && (bad = sh_doc_child(item, "epochs")))
-            what = "epochs";
-        else if (r->technique == SH_TECH_REINIT && (bad = sh_doc_child(item, "epochs")))
-            what = "epochs";
-        else if (r->technique != SH_TECH_FINETUNE && (bad = sh_doc_child(item, "lr")))
-            what = "lr";
-        if (what) {
-            fail_at(c, bad, "'%s.%s' does not apply to %s", path, what, tech);
-            return;
+        } else {
+            static const char *const keys[] = {"technique", "name", "epochs", "rewind_epoch", "lr",
+                                               NULL};
+            check_keys(c, item, path, keys);
+            char tech[32];
+            get_str(c, item, path, "technique", "", tech, sizeof tech);
+            if (c->failed)
+                return;
+            if (!tech[0] || sh_technique_parse(tech, &r->technique) != 0) {
+                fail_at(c, item, "'%s.technique': %s%s%s (expected finetune, weight-rewind, "
+                        "lr-rewind, reinit or random-prune)", path, tech[0] ? "unknown technique '" : "missing",
+                        tech, tech[0] ? "'" : "");
+                return;
+            }
+            get_str(c, item, path, "name", tech, r->label, sizeof r->label);
+            int max_epochs = r->technique == SH_TECH_FINETUNE ? 10000 : T;
+            r->epochs = (int)get_int(c, item, path, "epochs", T, 1, max_epochs);
+            r->rewind_epoch = (int)get_int(c, item, path, "rewind_epoch", 0, 0, T - 1);
+            r->lr = get_double(c, item, path, "lr", final_lr, 1e-9, 100);
+            const sh_doc_t *bad = NULL;
+            const char *what = NULL;
+            if (r->technique != SH_TECH_WEIGHT_REWIND && (bad = sh_doc_child(item, "rewind_epoch")))
+                what = "rewind_epoch";
+            else if (r->technique == SH_TECH_WEIGHT_REWIND && (bad = sh_doc_child(item, "epochs")))
+                what = "epochs";
+            else if (r->technique == SH_TECH_REINIT && (bad = sh_doc_child(item, "epochs")))
+                what = "epochs";
+            else if (r->technique != SH_TECH_FINETUNE && (bad = sh_doc_child(item, "lr")))
+                what = "lr";
+            if (what) {
+                fail_at(c, bad, "'%s.%s' does not apply to %s", path, what, tech);
+                return;
+            }
         }
         for (int j = 0; j < i; j++)
             if (!strcmp(sw->retrain[j].label, r->label)) {

@@ -1,0 +1,6 @@
+# Integration tests: real processes, real files, real Fashion-MNIST.
+set(SHEARS_IT_ENV "SHEARS_FMNIST=/usr/share/datasets/fashion-mnist")
+add_test(NAME integration.run_sweep
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run_sweep.sh $<TARGET_FILE:shears>)
+set_tests_properties(integration.run_sweep PROPERTIES
+  LABELS integration TIMEOUT 900 ENVIRONMENT "${SHEARS_IT_ENV}")
