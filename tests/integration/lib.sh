@@ -7,5 +7,5 @@ csv_col() { tail -n +2 "$1" | cut -d, -f"$2"; }
 # metrics.csv without the seconds column: the deterministic part.
 stable_metrics() { cut -d, -f1-12 "$1"; }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/shears-it.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+trap '[ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"' EXIT
 FMNIST=${SHEARS_FMNIST:-/usr/share/datasets/fashion-mnist}

@@ -4,3 +4,7 @@ add_test(NAME integration.run_sweep
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run_sweep.sh $<TARGET_FILE:shears>)
 set_tests_properties(integration.run_sweep PROPERTIES
   LABELS integration TIMEOUT 900 ENVIRONMENT "${SHEARS_IT_ENV}")
+add_test(NAME integration.cifar_resnet
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/cifar_resnet.sh $<TARGET_FILE:shears>)
+set_tests_properties(integration.cifar_resnet PROPERTIES
+  LABELS integration TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}")
