@@ -197,7 +197,8 @@ sh_status_t sh_exec_job(const sh_exec_t *x, sh_job_result_t *res, sh_err_t *err)
     }
     if (st == SH_OK) {
         if (x->progress) {
-            sh_progress_t p = {.phase = "evaluate", .epoch = r.n_epochs, .epochs = r.n_epochs};
+            sh_progress_t p = {.phase = "evaluate", .epoch = r.n_epochs, .epochs = r.n_epochs,
+                               .batch = 1, .batches = 1, .loss = (float)r.last_loss};
             x->progress(x->user, &p);
         }
         st = sh_evaluate(r.m, &data->test, &data->norm, 1000, &res->test_loss,
