@@ -1,5 +1,5 @@
 # Integration tests: real processes, real files, real Fashion-MNIST.
-set(SHEARS_IT_ENV "SHEARS_FMNIST=/usr/share/datasets/fashion-mnist")
+set(SHEARS_IT_ENV "SHEARS_FMNIST=/usr/share/datasets/fashion-mnist;OMP_NUM_THREADS=1")
 add_test(NAME integration.run_sweep
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run_sweep.sh $<TARGET_FILE:shears>)
 set_tests_properties(integration.run_sweep PROPERTIES
