@@ -67,6 +67,11 @@ static int first_row(const runner_t *r, int node)
 static void node_label(const runner_t *r, int node, char *buf, size_t cap)
 {
     int row = first_row(r, node);
+    if (row < 0) { /* a rewind point */
+        const sh_jobspec_t *s = &r->dag.nodes[node].spec;
+        snprintf(buf, cap, "rewind-point e%d seed %llu", s->until, (unsigned long long)s->seed);
+        return;
+    }
     const sh_dag_row_t *dr = &r->dag.rows[row];
     if (dr->technique < 0)
         snprintf(buf, cap, "dense seed %llu", (unsigned long long)r->sw->seeds[dr->seed_index]);
@@ -77,18 +82,31 @@ static void node_label(const runner_t *r, int node, char *buf, size_t cap)
 
 /* ---- state transitions (lock held) --------------------------------------- */
 
-static int wanted(const runner_t *r, int node)
+/* A node is wanted when one of its rows is not skipped, or when a wanted
+ * node that is not done yet depends on it (rewind points have no rows).
+ * Nodes are in topological order, so one backward pass settles it. */
+static void compute_wanted(const runner_t *r, char *wanted)
 {
+    memset(wanted, 0, (size_t)r->dag.n_nodes);
     for (int i = 0; i < r->dag.n_rows; i++)
-        if (r->dag.rows[i].node == node && !r->row_skipped[i])
-            return 1;
-    return 0;
+        if (!r->row_skipped[i])
+            wanted[r->dag.rows[i].node] = 1;
+    for (int i = r->dag.n_nodes - 1; i >= 0; i--) {
+        if (!wanted[i] || r->ns[i].state == N_DONE)
+            continue;
+        if (r->dag.nodes[i].parent >= 0)
+            wanted[r->dag.nodes[i].parent] = 1;
+        if (r->dag.nodes[i].source >= 0)
+            wanted[r->dag.nodes[i].source] = 1;
+    }
 }
 
 /* Settles pending nodes whose fate is already decided: unwanted -> skipped,
  * parent failed -> blocked, parent skipped -> skipped. */
 static void settle(runner_t *r)
 {
+    char *wanted = sh_xmalloc((size_t)r->dag.n_nodes + 1);
+    compute_wanted(r, wanted);
     for (int i = 0; i < r->dag.n_nodes; i++) {
         if (r->ns[i].state != N_PENDING)
             continue;
@@ -103,9 +121,10 @@ static void settle(runner_t *r)
             else if (ds == N_SKIPPED && r->ns[i].state == N_PENDING)
                 r->ns[i].state = N_SKIPPED;
         }
-        if (r->ns[i].state == N_PENDING && !wanted(r, i))
+        if (r->ns[i].state == N_PENDING && !wanted[i])
             r->ns[i].state = N_SKIPPED;
     }
+    free(wanted);
 }
 
 static int ready(const runner_t *r, int i)
@@ -240,12 +259,9 @@ static sh_status_t run_node(runner_t *r, int node, slot_t *slot, sh_job_result_t
         strcat(parent, "/" SH_FINAL_CKPT);
         x.parent_ckpt = parent;
     }
-    if (n->spec.kind == SH_JOB_PRUNE && n->spec.technique == SH_TECH_WEIGHT_REWIND) {
-        char name[64];
+    if (n->source >= 0) {
         job_dir(r, n->source, source, sizeof source);
-        sh_exec_epoch_ckpt_name(name, sizeof name, n->spec.rewind_epoch);
-        strcat(source, "/");
-        strcat(source, name);
+        strcat(source, "/" SH_FINAL_CKPT);
         x.source_ckpt = source;
     }
     st = sh_exec_job(&x, res, err);

@@ -150,15 +150,12 @@ char *sh_jobspec_to_json(const sh_jobspec_t *s)
     rc |= jset(root, "seed", "%llu", (unsigned long long)s->seed);
     rc |= build_train(root, &s->train);
     if (s->kind == SH_JOB_TRAIN) {
-        char list[256] = "[";
-        for (int i = 0; i < s->n_keep; i++)
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d", i ? "," : "",
-                     s->keep[i]);
-        strcat(list, "]");
-        rc |= jset(root, "keep", "%s", list);
+        if (s->until != s->train.epochs)
+            rc |= jset(root, "until", "%d", s->until);
     } else {
         rc |= jset(root, "parent", "\"%s\"", s->parent);
-        rc |= jset(root, "source", "\"%s\"", s->source);
+        if (s->technique == SH_TECH_WEIGHT_REWIND)
+            rc |= jset(root, "source", "\"%s\"", s->source);
         rc |= jset(root, "round", "%d", s->round);
         rc |= jset(root, "technique.name", "%s", sh_technique_name(s->technique));
         if (s->technique == SH_TECH_WEIGHT_REWIND)
@@ -205,8 +202,10 @@ void sh_jobspec_epochs(const sh_jobspec_t *s, int *begin, int *end)
     const int T = s->train.epochs;
     *end = T;
     *begin = 0;
-    if (s->kind == SH_JOB_TRAIN)
+    if (s->kind == SH_JOB_TRAIN) {
+        *end = s->until;
         return;
+    }
     switch (s->technique) {
     case SH_TECH_WEIGHT_REWIND:
         *begin = s->rewind_epoch;
@@ -444,7 +443,7 @@ sh_status_t sh_jobspec_parse(sh_jobspec_t *s, const char *json, size_t len, sh_e
         return SH_EFORMAT;
     reader_t r = {.root = root, .err = err};
     static const char *const keys[] = {"shears_job", "kind", "dataset", "model", "seed",
-                                       "train", "keep", "parent", "source", "round",
+                                       "train", "until", "parent", "source", "round",
                                        "technique", "prune", NULL};
     static const char *const ds_keys[] = {"name", "validation", "sha256", NULL};
     check_keys(&r, "", keys);
@@ -465,16 +464,25 @@ sh_status_t sh_jobspec_parse(sh_jobspec_t *s, const char *json, size_t len, sh_e
     parse_train(&r, &s->train);
     if (!strcmp(kind, "train")) {
         s->kind = SH_JOB_TRAIN;
-        s->n_keep = get_int_list(&r, "keep", s->keep, SH_MAX_KEEP, 0, s->train.epochs);
+        s->until = s->train.epochs;
+        if (!r.failed && sh_doc_path(root, "until"))
+            s->until = (int)get_int(&r, "until", 0, s->train.epochs - 1);
+        if (!r.failed && (sh_doc_path(root, "parent") || sh_doc_path(root, "technique"))) {
+            sh_fail(err, SH_EFORMAT, "job spec: a train job has no parent or technique");
+            r.failed = 1;
+        }
     } else if (!strcmp(kind, "prune")) {
         static const char *const tech_keys[] = {"name", "epochs", "rewind_epoch", "lr", NULL};
         static const char *const prune_keys[] = {"method", "scope", "density", "layers",
                                                  "ignore", NULL};
         s->kind = SH_JOB_PRUNE;
+        if (!r.failed && sh_doc_path(root, "until")) {
+            sh_fail(err, SH_EFORMAT, "job spec: only train jobs have 'until'");
+            r.failed = 1;
+        }
         check_keys(&r, "technique", tech_keys);
         check_keys(&r, "prune", prune_keys);
         get_id(&r, "parent", s->parent);
-        get_id(&r, "source", s->source);
         s->round = (int)get_int(&r, "round", 1, 1000);
         char tech[32];
         get_name(&r, "technique.name", tech, sizeof tech);
@@ -482,8 +490,13 @@ sh_status_t sh_jobspec_parse(sh_jobspec_t *s, const char *json, size_t len, sh_e
             sh_fail(err, SH_EFORMAT, "job spec: unknown technique '%s'", tech);
             r.failed = 1;
         }
-        if (s->technique == SH_TECH_WEIGHT_REWIND)
+        if (s->technique == SH_TECH_WEIGHT_REWIND) {
             s->rewind_epoch = (int)get_int(&r, "technique.rewind_epoch", 0, s->train.epochs - 1);
+            get_id(&r, "source", s->source);
+        } else if (!r.failed && sh_doc_path(root, "source")) {
+            sh_fail(err, SH_EFORMAT, "job spec: only weight-rewind has a 'source'");
+            r.failed = 1;
+        }
         else if (!r.failed)
             s->tech_epochs = (int)get_int(&r, "technique.epochs", 1,
                                           s->technique == SH_TECH_FINETUNE ? 100000

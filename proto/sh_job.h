@@ -17,7 +17,6 @@
 
 #define SH_JOB_VERSION 1
 #define SH_ID_HEX 64
-#define SH_MAX_KEEP 16
 #define SH_MAX_LAYER_RULES 16
 #define SH_NAME_MAX 32
 
@@ -57,12 +56,13 @@ typedef struct {
     char model[SH_NAME_MAX];
     uint64_t seed;
     sh_train_spec_t train;
-    /* train: epochs at which to keep a checkpoint (rewind points) */
-    int keep[SH_MAX_KEEP];
-    int n_keep;
+    /* train: stop after this many epochs of the T-epoch schedule. Less than
+     * T makes a rewind point: the dense run's state at epoch `until`, the
+     * same bits as the full run has there (training is deterministic). */
+    int until;
     /* prune */
     char parent[SH_ID_HEX + 1];    /* weights and mask come from here */
-    char source[SH_ID_HEX + 1];    /* the dense run (rewind checkpoints) */
+    char source[SH_ID_HEX + 1];    /* weight-rewind: the rewind point's job */
     int round;
     sh_technique_t technique;
     int tech_epochs;               /* retraining epochs t */

@@ -56,9 +56,12 @@ sh_status_t sh_result_parse(sh_job_result_t *r, const char *json, size_t len, sh
     sh_doc_t *root;
     if (sh_doc_parse(&root, json, len, "result", err) != SH_OK)
         return SH_EFORMAT;
+    if (root->kind != SH_DOC_MAP) {
+        sh_doc_free(&root);
+        return sh_fail(err, SH_EFORMAT, "result: expected a map of fields");
+    }
     double alive = 0, prunable = 0, epochs = 0;
-    int bad = root->kind != SH_DOC_MAP ||
-              num_or_null(root, "test_accuracy", &r->test_accuracy, err) ||
+    int bad = num_or_null(root, "test_accuracy", &r->test_accuracy, err) ||
               num_or_null(root, "test_loss", &r->test_loss, err) ||
               num_or_null(root, "val_accuracy", &r->val_accuracy, err) ||
               num_or_null(root, "val_loss", &r->val_loss, err) ||

@@ -862,11 +862,6 @@ static int add_row(sh_dag_t *dag, int node, int seed_index, int technique, int r
     return 0;
 }
 
-static int cmp_int(const void *a, const void *b)
-{
-    return *(const int *)a - *(const int *)b;
-}
-
 sh_status_t sh_sweep_expand(const sh_sweep_t *sw, sh_dag_t *dag, sh_err_t *err)
 {
     memset(dag, 0, sizeof *dag);
@@ -876,20 +871,9 @@ sh_status_t sh_sweep_expand(const sh_sweep_t *sw, sh_dag_t *dag, sh_err_t *err)
     base.validation = sw->validation;
     snprintf(base.model, sizeof base.model, "%s", sw->model);
     base.train = sw->train;
-    /* Rewind points the dense run must keep. */
     sh_jobspec_t train = base;
     train.kind = SH_JOB_TRAIN;
-    for (int i = 0; i < sw->n_retrain; i++) {
-        if (sw->retrain[i].technique != SH_TECH_WEIGHT_REWIND)
-            continue;
-        int k = sw->retrain[i].rewind_epoch, dup = 0;
-        for (int j = 0; j < train.n_keep; j++)
-            dup |= train.keep[j] == k;
-        if (!dup && train.n_keep < SH_MAX_KEEP)
-            train.keep[train.n_keep++] = k;
-    }
-    qsort(train.keep, (size_t)train.n_keep, sizeof(int), cmp_int);
-
+    train.until = sw->train.epochs;
     for (int s = 0; s < sw->n_seeds; s++) {
         train.seed = sw->seeds[s];
         int tnode = add_node(dag, &train, -1, -1);
@@ -897,17 +881,28 @@ sh_status_t sh_sweep_expand(const sh_sweep_t *sw, sh_dag_t *dag, sh_err_t *err)
             goto nomem;
         for (int ti = 0; ti < sw->n_retrain; ti++) {
             const sh_retrain_t *rt = &sw->retrain[ti];
+            /* Weight rewinding starts from the dense run's epoch-k state:
+             * its own job (the first k epochs), so the dense run's id does
+             * not depend on which rewind points sweeps ask for. */
+            int rewind = -1;
+            if (rt->technique == SH_TECH_WEIGHT_REWIND) {
+                sh_jobspec_t point = train;
+                point.until = rt->rewind_epoch;
+                if ((rewind = add_node(dag, &point, -1, -1)) < 0)
+                    goto nomem;
+            }
             int parent = tnode;
             for (int round = 1; round <= sw->rounds; round++) {
                 sh_jobspec_t p = base;
                 p.kind = SH_JOB_PRUNE;
                 p.seed = sw->seeds[s];
                 memcpy(p.parent, dag->nodes[parent].id, sizeof p.parent);
-                memcpy(p.source, dag->nodes[tnode].id, sizeof p.source);
+                if (rewind >= 0)
+                    memcpy(p.source, dag->nodes[rewind].id, sizeof p.source);
                 p.round = round;
                 p.technique = rt->technique;
                 p.tech_epochs = rt->technique == SH_TECH_REINIT ? sw->train.epochs : rt->epochs;
-                p.rewind_epoch = rt->rewind_epoch;
+                p.rewind_epoch = rt->technique == SH_TECH_WEIGHT_REWIND ? rt->rewind_epoch : 0;
                 p.tech_lr = rt->technique == SH_TECH_FINETUNE ? rt->lr : 0.0;
                 p.method = rt->technique == SH_TECH_RANDOM_PRUNE ? SH_PRUNE_RANDOM : sw->method;
                 p.scope = sw->scope;
@@ -919,7 +914,7 @@ sh_status_t sh_sweep_expand(const sh_sweep_t *sw, sh_dag_t *dag, sh_err_t *err)
                 p.n_layers = sw->n_layer_rates;
                 memcpy(p.ignore, sw->ignore, sizeof p.ignore);
                 p.n_ignore = sw->n_ignore;
-                int node = add_node(dag, &p, parent, tnode);
+                int node = add_node(dag, &p, parent, rewind);
                 if (node < 0 || add_row(dag, node, s, ti, round) != 0)
                     goto nomem;
                 if (!sw->oneshot)

@@ -6,6 +6,8 @@
  * expands into one `train` job per seed and, per seed and technique, a chain
  * of `prune` rounds (each round's parent is the previous round; round 1's is
  * the train job; in one-shot mode every round's parent is the train job).
+ * Weight rewinding to epoch k adds a `train` job with `until: k` per seed:
+ * the rewind point, a node with no row of its own.
  * Identical jobs (same spec) appear once in the DAG, however many techniques
  * or sweeps name them. */
 #ifndef SH_SWEEP_H
@@ -82,7 +84,7 @@ typedef struct {
     char id[SH_ID_HEX + 1];
     sh_jobspec_t spec;
     int parent;   /* node index, or -1 */
-    int source;   /* node index of the train job, or -1 */
+    int source;   /* weight-rewind: node index of the rewind point, or -1 */
 } sh_dag_node_t;
 
 /* A row is one (seed, technique, round) cell of the results table; several

@@ -11,11 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void sh_exec_epoch_ckpt_name(char *buf, size_t cap, int epoch)
-{
-    snprintf(buf, cap, "epoch-%d.ckpt", epoch);
-}
-
 typedef struct {
     const sh_exec_t *x;
     sh_model_t *m;
@@ -25,6 +20,7 @@ typedef struct {
     sh_err_t *err;
 } run_t;
 
+/* Writes the model as out_dir/file. */
 static sh_status_t save(run_t *r, const char *file, int epoch)
 {
     char path[4096];
@@ -34,26 +30,11 @@ static sh_status_t save(run_t *r, const char *file, int epoch)
     return sh_ckpt_save(r->m, &meta, path, r->err);
 }
 
-static int keeps(const sh_jobspec_t *s, int epoch)
-{
-    if (s->kind != SH_JOB_TRAIN)
-        return 0;
-    for (int i = 0; i < s->n_keep; i++)
-        if (s->keep[i] == epoch)
-            return 1;
-    return 0;
-}
-
 static int on_epoch(void *user, int epochs_done, const sh_epoch_stats_t *st)
 {
     run_t *r = user;
+    (void)epochs_done;
     r->last_loss = st->loss;
-    if (keeps(r->x->spec, epochs_done)) {
-        char name[64];
-        sh_exec_epoch_ckpt_name(name, sizeof name, epochs_done);
-        if (save(r, name, epochs_done) != SH_OK)
-            return 1;
-    }
     return 0;
 }
 
@@ -125,8 +106,8 @@ static sh_status_t rewind_weights(sh_model_t *m, const sh_exec_t *x, const sh_da
                                   sh_err_t *err)
 {
     if (!x->source_ckpt)
-        return sh_fail(err, SH_EARG, "weight-rewind needs the dense run's epoch-%d checkpoint",
-                       x->spec->rewind_epoch);
+        return sh_fail(err, SH_EARG, "weight-rewind needs the rewind point's checkpoint "
+                       "(epoch %d of the dense run)", x->spec->rewind_epoch);
     sh_model_t *src;
     sh_status_t st = load_checked(&src, x->source_ckpt, x->spec, d, err);
     if (st != SH_OK)
@@ -155,14 +136,8 @@ sh_status_t sh_exec_job(const sh_exec_t *x, sh_job_result_t *res, sh_err_t *err)
     if (s->kind == SH_JOB_TRAIN) {
         st = sh_model_new(&r.m, s->model, data->train.c, data->train.h, data->train.w,
                           data->train.n_classes, err);
-        if (st == SH_OK) {
+        if (st == SH_OK)
             sh_model_init(r.m, s->seed, 0);
-            if (keeps(s, 0)) {
-                char name[64];
-                sh_exec_epoch_ckpt_name(name, sizeof name, 0);
-                st = save(&r, name, 0);
-            }
-        }
     } else {
         if (!x->parent_ckpt)
             st = sh_fail(err, SH_EARG, "prune job without a parent checkpoint");

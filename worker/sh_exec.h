@@ -5,8 +5,8 @@
  * function runs jobs for `shears run` and for a distributed worker, so both
  * paths give the same bits for the same spec, seed and thread count.
  *
- *   train:          init(seed) -> train [0, T), keeping epoch-K.ckpt for every
- *                   K in spec.keep -> final.ckpt
+ *   train:          init(seed) -> train [0, until) -> final.ckpt (until < T is
+ *                   a rewind point: the dense run's state at that epoch)
  *   prune (round r): load parent final.ckpt -> prune to the round's density ->
  *     finetune       train at the fixed LR for t epochs
  *     lr-rewind      train [T - t, T) of the dense schedule
@@ -34,7 +34,7 @@ typedef struct {
     const sh_jobspec_t *spec;
     const sh_data_bundle_t *data;
     const char *parent_ckpt;   /* prune: the parent's final.ckpt */
-    const char *source_ckpt;   /* weight-rewind: the dense run's epoch-k.ckpt */
+    const char *source_ckpt;   /* weight-rewind: the rewind point's final.ckpt */
     const char *out_dir;       /* must exist */
     int threads;               /* OpenMP threads for this job */
     void (*progress)(void *user, const sh_progress_t *p);
@@ -47,8 +47,7 @@ typedef struct {
  * cancellation, I/O). A failed job leaves no final.ckpt behind. */
 sh_status_t sh_exec_job(const sh_exec_t *x, sh_job_result_t *res, sh_err_t *err);
 
-/* Checkpoint file names inside a job's directory. */
+/* The checkpoint a job leaves in its directory. */
 #define SH_FINAL_CKPT "final.ckpt"
-void sh_exec_epoch_ckpt_name(char *buf, size_t cap, int epoch);
 
 #endif

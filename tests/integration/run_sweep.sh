@@ -31,9 +31,9 @@ check "11 rows" test "$(tail -n +2 "$out/metrics.csv" | wc -l)" -eq 11
 head -1 "$out/metrics.csv" | grep -q '^job,kind,technique,seed,round,density,target_density,test_accuracy,test_loss,val_accuracy,train_loss,epochs,seconds$' \
     || fail "csv header"
 grep -q '"val_accuracy":0\.' "$out/metrics.jsonl" || fail "validation accuracy reported"
-# Each job has its checkpoint; the dense run kept its rewind point.
-check "one job dir per job" test "$(ls "$out/jobs" | wc -l)" -eq 11
-check "rewind checkpoint" test "$(ls "$out"/jobs/*/epoch-1.ckpt | wc -l)" -eq 1
+# Each job has its checkpoint, the epoch-1 rewind point included.
+check "one job dir per job" test "$(ls "$out/jobs" | wc -l)" -eq 12
+check "a checkpoint per job" test "$(ls "$out"/jobs/*/final.ckpt | wc -l)" -eq 12
 # Densities hit their targets; accuracy is sane for every technique.
 awk -F, 'NR > 1 {
     if ($6 + 0 != $7 + 0) { print "density " $6 " != target " $7; exit 1 }
@@ -43,7 +43,7 @@ grep -q 'dense test accuracy' "$TMP/a.txt" || fail "table printed"
 
 # Rerun into the same directory: every job reused.
 "$SHEARS" run "$TMP/small.yaml" -o "$out" -j 2 -t 2 > "$TMP/b.txt" 2>&1 || fail "rerun"
-grep -q '11 jobs done (11 reused)' "$TMP/b.txt" || { cat "$TMP/b.txt"; fail "rerun reuses"; }
+grep -q '12 jobs done (12 reused)' "$TMP/b.txt" || { cat "$TMP/b.txt"; fail "rerun reuses"; }
 
 # Same sweep, fresh directory: bit-identical metrics (seconds aside).
 "$SHEARS" run "$TMP/small.yaml" -o "$TMP/c" -j 2 -t 2 > /dev/null 2>&1 || fail "second run"
@@ -84,5 +84,5 @@ set -e
 check "exit 130 when interrupted (got $rc)" test $rc -eq 130
 "$SHEARS" run "$TMP/small.yaml" -o "$TMP/g" -j 2 --set train.epochs=4 \
     --set 'train.schedule.milestones=[2]' > "$TMP/h.txt" 2>&1 || fail "resume"
-grep -Eq '11 jobs done \([1-9][0-9]* reused\)' "$TMP/h.txt" || { cat "$TMP/h.txt"; fail "resume reuses"; }
+grep -Eq '12 jobs done \([1-9][0-9]* reused\)' "$TMP/h.txt" || { cat "$TMP/h.txt"; fail "resume reuses"; }
 echo "run_sweep: ok"

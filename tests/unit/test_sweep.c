@@ -46,15 +46,31 @@ SH_TEST(sweep_design_example)
 
     sh_dag_t dag;
     CHECK(sh_sweep_expand(&sw, &dag, &err) == SH_OK);
-    CHECK(dag.n_nodes == 3 * (1 + 3 * 15) && dag.n_rows == dag.n_nodes);
-    /* Train keeps the rewind point; chains link round to round. */
+    /* Per seed: the dense run, the epoch-1 rewind point, 3 chains of 15. */
+    CHECK(dag.n_nodes == 3 * (2 + 3 * 15) && dag.n_rows == 3 * (1 + 3 * 15));
     int train = dag.rows[sh_dag_find_row(&dag, 0, -1, 0)].node;
-    CHECK(dag.nodes[train].spec.n_keep == 1 && dag.nodes[train].spec.keep[0] == 1);
+    CHECK(dag.nodes[train].spec.until == 20);
     int r1 = dag.rows[sh_dag_find_row(&dag, 0, 1, 1)].node;
     int r2 = dag.rows[sh_dag_find_row(&dag, 0, 1, 2)].node;
     CHECK(dag.nodes[r1].parent == train && dag.nodes[r2].parent == r1);
-    CHECK(dag.nodes[r2].source == train);
+    int point = dag.nodes[r2].source;
+    CHECK(point >= 0 && dag.nodes[point].spec.kind == SH_JOB_TRAIN);
+    CHECK(dag.nodes[point].spec.until == 1 && dag.nodes[point].spec.seed == 1);
     CHECK(!strcmp(dag.nodes[r2].spec.parent, dag.nodes[r1].id));
+    CHECK(!strcmp(dag.nodes[r2].spec.source, dag.nodes[point].id));
+    /* Other techniques have no source; the dense run's id is the same as in
+     * a sweep without weight rewinding. */
+    int lr1 = dag.rows[sh_dag_find_row(&dag, 0, 0, 1)].node;
+    CHECK(dag.nodes[lr1].source == -1);
+    sh_sweep_t plain;
+    const char *no_wr[] = {"retrain=[lr-rewind]"};
+    CHECK(sh_sweep_parse(&plain, design_sweep, strlen(design_sweep), "s", no_wr, 1, &err) == SH_OK);
+    sh_dag_t pd;
+    CHECK(sh_sweep_expand(&plain, &pd, &err) == SH_OK);
+    CHECK(!strcmp(pd.nodes[0].id, dag.nodes[train].id));
+    CHECK(!strcmp(pd.nodes[1].id, dag.nodes[lr1].id));
+    sh_dag_clear(&pd);
+    sh_sweep_clear(&plain);
     /* Topological: parents come first. */
     for (int i = 0; i < dag.n_nodes; i++)
         CHECK(dag.nodes[i].parent < i);
@@ -221,7 +237,7 @@ SH_TEST(sweep_dedup_oneshot_densities)
     CHECK(sh_sweep_expand(&sw, &dag, &err) == SH_OK);
     CHECK(dag.n_nodes == 4);
     for (int i = 1; i < 4; i++)
-        CHECK(dag.nodes[i].parent == 0);
+        CHECK(dag.nodes[i].parent == 0 && dag.nodes[i].source == -1);
     CHECK(fabs(dag.nodes[3].spec.density - 0.02) < 1e-12);
     sh_dag_clear(&dag);
     sh_sweep_clear(&sw);
@@ -259,14 +275,18 @@ SH_TEST(jobspec_round_trip_and_rejects)
         free(json);
         free(again);
     }
-    /* Malformed specs. */
-    char *json = sh_jobspec_to_json(&dag.nodes[1].spec);
+    /* Malformed specs (edits of the first prune job's spec). */
+    int first_prune = 0;
+    while (dag.nodes[first_prune].spec.kind != SH_JOB_PRUNE)
+        first_prune++;
+    char *json = sh_jobspec_to_json(&dag.nodes[first_prune].spec);
     char *bad = malloc(strlen(json) + 64);
     static const struct {
         const char *from, *to, *want;
     } edits[] = {
         {"\"kind\":\"prune\"", "\"kind\":\"dance\"", "unknown kind"},
         {"\"round\":1", "\"round\":0", "round"},
+        {"\"parent\":\"", "\"until\":3,\"parent\":\"", "until"},
         {"\"model\":", "\"modal\":", "unknown key"},
         {"\"shears_job\":1", "\"shears_job\":2", "version"},
         {"\"parent\":\"", "\"parent\":\"zz", "job id"},
