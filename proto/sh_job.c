@@ -134,8 +134,23 @@ static int build_train(sh_doc_t *root, const sh_train_spec_t *t)
     return rc;
 }
 
+static char *synthetic_to_json(const sh_jobspec_t *s)
+{
+    char *json = malloc(256);
+    if (json)
+        snprintf(json, 256,
+                 "{\"fail\":%s,\"index\":%llu,\"kind\":\"synthetic\",\"payload\":%llu,"
+                 "\"salt\":%llu,\"shears_job\":%d,\"sleep_ms\":%llu}",
+                 s->synth.fail ? "true" : "false", (unsigned long long)s->synth.index,
+                 (unsigned long long)s->synth.payload, (unsigned long long)s->synth.salt,
+                 SH_JOB_VERSION, (unsigned long long)s->synth.sleep_ms);
+    return json;
+}
+
 char *sh_jobspec_to_json(const sh_jobspec_t *s)
 {
+    if (s->kind == SH_JOB_SYNTHETIC)
+        return synthetic_to_json(s);
     sh_doc_t *root;
     if (sh_doc_parse(&root, "{}", 2, "jobspec", NULL) != SH_OK)
         return NULL;
@@ -445,6 +460,24 @@ sh_status_t sh_jobspec_parse(sh_jobspec_t *s, const char *json, size_t len, sh_e
     static const char *const keys[] = {"shears_job", "kind", "dataset", "model", "seed",
                                        "train", "until", "parent", "source", "round",
                                        "technique", "prune", NULL};
+    const sh_doc_t *kind_node = sh_doc_child(root, "kind");
+    if (kind_node && kind_node->kind == SH_DOC_SCALAR && !strcmp(kind_node->text, "synthetic")) {
+        static const char *const skeys[] = {"shears_job", "kind", "index", "salt", "sleep_ms",
+                                            "payload", "fail", NULL};
+        check_keys(&r, "", skeys);
+        s->kind = SH_JOB_SYNTHETIC;
+        if (!r.failed && get_int(&r, "shears_job", 0, 1000) != SH_JOB_VERSION && !r.failed) {
+            sh_fail(err, SH_EFORMAT, "job spec: unsupported version");
+            r.failed = 1;
+        }
+        s->synth.index = (uint64_t)get_int(&r, "index", 0, INT64_MAX);
+        s->synth.salt = (uint64_t)get_int(&r, "salt", 0, INT64_MAX);
+        s->synth.sleep_ms = (uint64_t)get_int(&r, "sleep_ms", 0, 3600000);
+        s->synth.payload = (uint64_t)get_int(&r, "payload", 0, 64 << 20);
+        s->synth.fail = get_bool(&r, "fail");
+        sh_doc_free(&root);
+        return r.failed ? SH_EFORMAT : SH_OK;
+    }
     static const char *const ds_keys[] = {"name", "validation", "sha256", NULL};
     check_keys(&r, "", keys);
     check_keys(&r, "dataset", ds_keys);

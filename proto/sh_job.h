@@ -20,7 +20,10 @@
 #define SH_MAX_LAYER_RULES 16
 #define SH_NAME_MAX 32
 
-typedef enum { SH_JOB_TRAIN = 1, SH_JOB_PRUNE } sh_job_kind_t;
+/* SH_JOB_SYNTHETIC exists for scheduler, fault and load tests: it sleeps,
+ * fails on purpose or writes a payload. No sweep file can produce one; the
+ * broker accepts them only when started with --allow-synthetic. */
+typedef enum { SH_JOB_TRAIN = 1, SH_JOB_PRUNE, SH_JOB_SYNTHETIC } sh_job_kind_t;
 
 typedef enum {
     SH_TECH_FINETUNE = 1,  /* fixed small LR for t epochs */
@@ -75,6 +78,11 @@ typedef struct {
     int n_layers;
     char ignore[SH_MAX_LAYER_RULES][SH_NAME_MAX];  /* never pruned */
     int n_ignore;
+    /* synthetic */
+    struct {
+        uint64_t index, salt, sleep_ms, payload;
+        int fail;
+    } synth;
 } sh_jobspec_t;
 
 /* What a finished job reports. */

@@ -65,6 +65,7 @@ static const field_t f_synthetic[] = {
     FLD(sh_msg_synthetic_t, "fail_every", F_U64, fail_every, 0, 0),
     FLD(sh_msg_synthetic_t, "priority", F_I64, priority, 0, 0),
     FLD(sh_msg_synthetic_t, "salt", F_U64, salt, 0, 0),
+    FLD(sh_msg_synthetic_t, "payload", F_U64, payload, 0, 0),
     {0},
 };
 static const field_t f_reply[] = {
@@ -82,6 +83,7 @@ static const field_t f_ready[] = {
     FLD(sh_msg_ready_t, "worker", F_NAME, worker, 128, 1),
     FLD(sh_msg_ready_t, "threads", F_U64, threads, 0, 1),
     FLD(sh_msg_ready_t, "slots", F_U64, slots, 0, 1),
+    FLD(sh_msg_ready_t, "busy", F_U64, busy, 0, 0),
     FLD(sh_msg_ready_t, "version", F_U64, version, 0, 1),
     {0},
 };
@@ -107,6 +109,7 @@ static const field_t f_failed[] = {
     FLD(sh_msg_failed_t, "lease", F_U64, lease, 0, 1),
     FLD(sh_msg_failed_t, "job", F_ID, job, 65, 1),
     FLD(sh_msg_failed_t, "error", F_STR, error, 4096, 1),
+    FLD(sh_msg_failed_t, "handback", F_BOOL, handback, 0, 0),
     {0},
 };
 static const field_t f_put[] = {

@@ -118,6 +118,7 @@ typedef struct {
     uint64_t fail_every;  /* every n-th job fails on purpose (0: none) */
     int64_t priority;
     uint64_t salt;        /* makes the jobs distinct from earlier ones */
+    uint64_t payload;     /* bytes of output artifact per job (0: none) */
 } sh_msg_synthetic_t;
 
 typedef struct {
@@ -135,6 +136,7 @@ typedef struct {
     char worker[128];     /* worker name, unique per process */
     uint64_t threads;
     uint64_t slots;
+    uint64_t busy;        /* jobs still running from before a reconnect */
     uint64_t version;
 } sh_msg_ready_t;
 
@@ -157,6 +159,7 @@ typedef struct {
     uint64_t lease;
     char job[65];
     char *error;
+    int handback;         /* returned unrun (draining): no attempt is charged */
 } sh_msg_failed_t;
 
 typedef struct {

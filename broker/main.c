@@ -1,0 +1,130 @@
+/* main.c - shears-broker: flags and environment over sh_broker_run. */
+#include "sh_broker.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+static volatile int stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: shears-broker --bind ENDPOINT --state DIR [options]\n\n"
+            "Serves shears clients and workers on one ZeroMQ ROUTER endpoint, keeping\n"
+            "sweeps, jobs, leases and results in DIR/state.db (SQLite) and job outputs in\n"
+            "DIR/artifacts/ (content-addressed by SHA-256).\n\n"
+            "  --bind ENDPOINT      e.g. tcp://0.0.0.0:5555            [SHEARS_BIND]\n"
+            "  --state DIR          state directory                    [SHEARS_STATE]\n"
+            "  --heartbeat-ms N     heartbeat interval (1000)          [SHEARS_HEARTBEAT_MS]\n"
+            "  --liveness-ms N      a worker silent this long is lost (5000)\n"
+            "                                                          [SHEARS_LIVENESS_MS]\n"
+            "  --max-attempts N     a job failing on N workers fails (3)\n"
+            "                                                          [SHEARS_MAX_ATTEMPTS]\n"
+            "  --allow-synthetic    accept synthetic test jobs         [SHEARS_ALLOW_SYNTHETIC=1]\n"
+            "  --log-level LEVEL    error, warn, info or debug (info)  [SHEARS_LOG_LEVEL]\n"
+            "\nThe endpoint is plaintext: bind it to loopback or a trusted network.\n"
+            "SIGINT or SIGTERM stops the broker cleanly; state survives any stop.\n");
+}
+
+static const char *env_or(const char *name, const char *fallback)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : fallback;
+}
+
+static int parse_level(const char *s)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(s, names[i]))
+            return i;
+    return -1;
+}
+
+static int parse_int(const char *s, const char *what, int lo, int hi, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi) {
+        fprintf(stderr, "shears-broker: %s must be an integer from %d to %d, not '%s'\n", what,
+                lo, hi, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"bind", required_argument, NULL, 'b'},        {"state", required_argument, NULL, 's'},
+        {"heartbeat-ms", required_argument, NULL, 'H'}, {"liveness-ms", required_argument, NULL, 'L'},
+        {"max-attempts", required_argument, NULL, 'A'}, {"allow-synthetic", no_argument, NULL, 'y'},
+        {"log-level", required_argument, NULL, 'l'},   {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    sh_broker_opts_t o = {
+        .bind = env_or("SHEARS_BIND", NULL),
+        .state_dir = env_or("SHEARS_STATE", NULL),
+        .allow_synthetic = !strcmp(env_or("SHEARS_ALLOW_SYNTHETIC", "0"), "1"),
+        .log_level = SH_LOG_INFO,
+        .stop = &stop,
+    };
+    const char *level = env_or("SHEARS_LOG_LEVEL", "info");
+    const char *hb = env_or("SHEARS_HEARTBEAT_MS", NULL), *lv = env_or("SHEARS_LIVENESS_MS", NULL);
+    const char *ma = env_or("SHEARS_MAX_ATTEMPTS", NULL);
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'b': o.bind = optarg; break;
+        case 's': o.state_dir = optarg; break;
+        case 'H': hb = optarg; break;
+        case 'L': lv = optarg; break;
+        case 'A': ma = optarg; break;
+        case 'y': o.allow_synthetic = 1; break;
+        case 'l': level = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "shears-broker: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (!o.bind || !o.state_dir) {
+        fprintf(stderr, "shears-broker: --bind and --state are required\n\n");
+        usage(stderr);
+        return 2;
+    }
+    if ((hb && parse_int(hb, "--heartbeat-ms", 10, 600000, &o.heartbeat_ms)) ||
+        (lv && parse_int(lv, "--liveness-ms", 20, 3600000, &o.liveness_ms)) ||
+        (ma && parse_int(ma, "--max-attempts", 1, 1000, &o.max_attempts)))
+        return 2;
+    if ((o.log_level = parse_level(level)) < 0) {
+        fprintf(stderr, "shears-broker: unknown log level '%s'\n", level);
+        return 2;
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    void *ctx = zmq_ctx_new();
+    sh_err_t err;
+    sh_status_t st = sh_broker_run(ctx, &o, &err);
+    zmq_ctx_term(ctx);
+    if (st != SH_OK) {
+        fprintf(stderr, "shears-broker: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
