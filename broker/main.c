@@ -42,15 +42,6 @@ static const char *env_or(const char *name, const char *fallback)
     return v && *v ? v : fallback;
 }
 
-static int parse_level(const char *s)
-{
-    static const char *const names[] = {"error", "warn", "info", "debug"};
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(s, names[i]))
-            return i;
-    return -1;
-}
-
 static int parse_int(const char *s, const char *what, int lo, int hi, int *out)
 {
     char *end;
@@ -110,7 +101,7 @@ int main(int argc, char **argv)
         (lv && parse_int(lv, "--liveness-ms", 20, 3600000, &o.liveness_ms)) ||
         (ma && parse_int(ma, "--max-attempts", 1, 1000, &o.max_attempts)))
         return 2;
-    if ((o.log_level = parse_level(level)) < 0) {
+    if ((o.log_level = sh_log_level_parse(level)) < 0) {
         fprintf(stderr, "shears-broker: unknown log level '%s'\n", level);
         return 2;
     }

@@ -17,24 +17,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 void blog(broker_t *b, int level, const char *fmt, ...)
 {
-    if (level > b->o->log_level)
-        return;
-    static const char *const names[] = {"error", "warn", "info", "debug"};
-    char stamp[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", gmtime_r(&t, &tm));
-    FILE *f = b->o->log ? b->o->log : stderr;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(f, "%s broker %s: ", stamp, names[level]);
-    vfprintf(f, fmt, ap);
-    fputc('\n', f);
-    fflush(f);
+    sh_log_v(b->o->log, b->o->log_level, level, "broker", fmt, ap);
     va_end(ap);
 }
 
@@ -343,6 +331,14 @@ static void handle_put(broker_t *b, int w, const sh_msg_put_t *m)
     worker_t *wk = &b->workers[w];
     sh_err_t err;
     sh_status_t st = SH_OK;
+    uint64_t have;
+    if (m->offset == 0 && sh_artstore_has(b->arts, m->sha256, &have) && have == m->size) {
+        /* Already stored (same content from another job or worker). */
+        sh_upload_abort(&wk->upload);
+        sh_msg_ack_t ack = {.rid = m->rid, .complete = 1};
+        send_worker(b, w, SH_BW_ACK, &ack);
+        return;
+    }
     if (m->offset == 0) {
         sh_upload_abort(&wk->upload);
         st = sh_upload_begin(b->arts, m->sha256, m->size, &wk->upload, &err);
@@ -359,7 +355,7 @@ static void handle_put(broker_t *b, int w, const sh_msg_put_t *m)
         queue_error(b, wk->identity, wk->id_len, SH_TAG_WORKER, m->rid, "upload", "%s", err.msg);
         return;
     }
-    sh_msg_rid_t ack = {.rid = m->rid};
+    sh_msg_ack_t ack = {.rid = m->rid, .complete = m->last};
     send_worker(b, w, SH_BW_ACK, &ack);
 }
 

@@ -6,11 +6,10 @@
 #define SH_BROKER_H
 
 #include "sh_common.h"
+#include "sh_log.h"
 
 #include <stdint.h>
 #include <stdio.h>
-
-enum { SH_LOG_ERROR = 0, SH_LOG_WARN, SH_LOG_INFO, SH_LOG_DEBUG };
 
 typedef struct {
     const char *bind;        /* ZeroMQ endpoint, e.g. tcp://127.0.0.1:5555 */

@@ -12,6 +12,14 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"run", cmd_run, "run a pruning sweep on this machine (default: the built-in sweep)"},
+    {"submit", cmd_submit, "submit a sweep to a broker and print its id"},
+    {"status", cmd_status, "show sweeps in progress on a broker"},
+    {"watch", cmd_watch, "follow a sweep until it finishes"},
+    {"results", cmd_results, "print a sweep's accuracy-vs-density table (--csv, --json)"},
+    {"fetch", cmd_fetch, "download a sweep's checkpoints and metrics"},
+    {"cancel", cmd_cancel, "cancel a sweep (finished results stay)"},
+    {"workers", cmd_workers, "list the broker's workers"},
+    {"dataset-hash", cmd_dataset_hash, "print the checksum for a dataset served by URL"},
 };
 
 static void usage(FILE *f)
@@ -21,8 +29,10 @@ static void usage(FILE *f)
                "(magnitude pruning with weight and learning-rate rewinding).\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n`shears COMMAND --help` describes a command.\n"
-               "exit status: 0 ok, 1 jobs failed, 2 bad usage or input, 130 interrupted\n");
+    fprintf(f, "\n`shears COMMAND --help` describes a command. The broker address comes from\n"
+               "--broker or SHEARS_BROKER (default tcp://127.0.0.1:5555).\n"
+               "exit status: 0 ok, 1 jobs failed, 2 bad usage or input (or refused by the\n"
+               "broker), 3 broker unreachable, 130 interrupted\n");
 }
 
 int main(int argc, char **argv)

@@ -51,6 +51,11 @@ static const field_t f_rid[] = {
     FLD(sh_msg_rid_t, "rid", F_U64, rid, 0, 1),
     {0},
 };
+static const field_t f_ack[] = {
+    FLD(sh_msg_ack_t, "rid", F_U64, rid, 0, 1),
+    FLD(sh_msg_ack_t, "complete", F_BOOL, complete, 0, 0),
+    {0},
+};
 static const field_t f_fetch[] = {
     FLD(sh_msg_fetch_t, "rid", F_U64, rid, 0, 1),
     FLD(sh_msg_fetch_t, "sha256", F_ID, sha256, 65, 1),
@@ -178,7 +183,7 @@ static const cmd_desc_t cmds[] = {
     {SH_BW_HEARTBEAT, "HEARTBEAT", 'B', f_empty, sizeof(sh_msg_empty_t)},
     {SH_BW_CANCEL, "CANCEL", 'B', f_lease, sizeof(sh_msg_lease_t)},
     {SH_BW_CHUNK, "CHUNK", 'B', f_chunk, sizeof(sh_msg_chunk_t)},
-    {SH_BW_ACK, "ACK", 'B', f_rid, sizeof(sh_msg_rid_t)},
+    {SH_BW_ACK, "ACK", 'B', f_ack, sizeof(sh_msg_ack_t)},
     {SH_BW_ERROR, "ERROR", 'B', f_error, sizeof(sh_msg_error_t)},
     {SH_BW_RECONNECT, "RECONNECT", 'B', f_empty, sizeof(sh_msg_empty_t)},
 };

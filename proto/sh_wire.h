@@ -106,6 +106,11 @@ typedef struct {
 
 typedef struct {
     uint64_t rid;
+    int complete;         /* the artifact is already stored: send no more */
+} sh_msg_ack_t;           /* ACK (to a worker's PUT) */
+
+typedef struct {
+    uint64_t rid;
     char sha256[65];
     uint64_t offset;
     uint64_t length;

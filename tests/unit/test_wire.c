@@ -56,7 +56,8 @@ SH_TEST(wire_round_trip_every_command)
     }
     sh_msg_rid_t rid = {.rid = 99}, rid2;
     CHECK(round_trip(SH_C_WORKERS, &rid, &rid2) == 0 && rid2.rid == 99);
-    CHECK(round_trip(SH_BW_ACK, &rid, &rid2) == 0);
+    sh_msg_ack_t ack = {.rid = 5, .complete = 1}, ack2;
+    CHECK(round_trip(SH_BW_ACK, &ack, &ack2) == 0 && ack2.complete == 1);
 
     sh_msg_fetch_t fe = {.rid = 2, .offset = 1 << 20, .length = 1 << 20}, fe2;
     strcpy(fe.sha256, ID_A);
