@@ -154,16 +154,21 @@ static void reply_submitted(broker_t *b, const unsigned char *id, size_t id_len,
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* Makes the new sweep's jobs runnable. A ready job may have left the heap
+ * while nobody wanted it (a cancelled sweep): it goes back in. */
 static void settle_new_sweep(broker_t *b, int s)
 {
     const sweep_t *sw = &b->sweeps[s];
     for (int k = 0; k < sw->n_rows; k++) {
         int j = b->rows[sw->rows[k]].job;
-        if (b->jobs[j].source >= 0)
-            job_make_ready(b, b->jobs[j].source);
-        if (b->jobs[j].parent >= 0)
-            job_make_ready(b, b->jobs[j].parent);
-        job_make_ready(b, j);
+        int deps[3] = {b->jobs[j].source, b->jobs[j].parent, j};
+        for (int d = 0; d < 3; d++) {
+            if (deps[d] < 0)
+                continue;
+            job_make_ready(b, deps[d]);
+            if (b->jobs[deps[d]].state == J_READY)
+                heap_push(b, deps[d]);
+        }
     }
     /* Replay the stopping rule over results that already exist. */
     for (int k = 0; k < sw->n_rows; k++) {

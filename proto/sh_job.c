@@ -184,12 +184,17 @@ char *sh_jobspec_to_json(const sh_jobspec_t *s)
         rc |= jset(root, "prune.scope", "%s",
                    s->scope == SH_SCOPE_LAYERWISE ? "layerwise" : "global");
         rc |= set_double(root, "prune.density", s->density);
-        rc |= jset(root, "prune.layers", "{}");
+        /* One flow map, not a path per layer: layer names may hold dots
+         * ("layer1.0.conv1", "fc3.weight"), which a path would split. */
+        char layers[SH_MAX_LAYER_RULES * (SH_NAME_MAX + 32) + 4] = "{";
         for (int i = 0; i < s->n_layers; i++) {
-            char path[96];
-            snprintf(path, sizeof path, "prune.layers.%s", s->layers[i].layer);
-            rc |= set_double(root, path, s->layers[i].density);
+            char num[40];
+            fmt_double(num, sizeof num, s->layers[i].density);
+            snprintf(layers + strlen(layers), sizeof layers - strlen(layers), "%s\"%s\": %s",
+                     i ? ", " : "", s->layers[i].layer, num);
         }
+        strcat(layers, "}");
+        rc |= jset(root, "prune.layers", "%s", layers);
         char list[SH_MAX_LAYER_RULES * (SH_NAME_MAX + 4) + 4] = "[";
         for (int i = 0; i < s->n_ignore; i++)
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? "," : "",
@@ -275,12 +280,11 @@ static int64_t get_int(reader_t *r, const char *path, int64_t lo, int64_t hi)
     return v;
 }
 
-static double get_double(reader_t *r, const char *path, double lo, double hi)
+/* The number at node n (named path in messages), within [lo, hi]. */
+static double node_double(reader_t *r, const sh_doc_t *n, const char *path, double lo,
+                          double hi)
 {
-    const sh_doc_t *n = need_node(r, path);
     double v = 0;
-    if (!n)
-        return 0;
     if (sh_doc_double(n, "job spec", path, &v, r->err) != SH_OK) {
         r->failed = 1;
         return 0;
@@ -290,6 +294,12 @@ static double get_double(reader_t *r, const char *path, double lo, double hi)
         r->failed = 1;
     }
     return v;
+}
+
+static double get_double(reader_t *r, const char *path, double lo, double hi)
+{
+    const sh_doc_t *n = need_node(r, path);
+    return n ? node_double(r, n, path, lo, hi) : 0;
 }
 
 static int get_bool(reader_t *r, const char *path)
@@ -558,7 +568,8 @@ sh_status_t sh_jobspec_parse(sh_jobspec_t *s, const char *json, size_t len, sh_e
                     break;
                 }
                 strcpy(s->layers[i].layer, layers->keys[i]);
-                s->layers[i].density = get_double(&r, path, 0, 1);
+                /* By key, not by path: layer names may hold dots. */
+                s->layers[i].density = node_double(&r, layers->items[i], path, 0, 1);
                 s->n_layers++;
             }
         } else if (!r.failed) {

@@ -5,6 +5,7 @@
 #include "sh_data.h"
 #include "sh_model.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -519,7 +520,9 @@ static void parse_retrain(ctx_t *c, sh_sweep_t *sw, const sh_doc_t *root)
             int max_epochs = r->technique == SH_TECH_FINETUNE ? 10000 : T;
             r->epochs = (int)get_int(c, item, path, "epochs", T, 1, max_epochs);
             r->rewind_epoch = (int)get_int(c, item, path, "rewind_epoch", 0, 0, T - 1);
-            r->lr = get_double(c, item, path, "lr", final_lr, 1e-9, 100);
+            /* Any positive LR: the default, the schedule's final LR, can be
+             * far below train.lr's floor of 1e-9 and must read back. */
+            r->lr = get_double(c, item, path, "lr", final_lr, DBL_MIN, 100);
             const sh_doc_t *bad = NULL;
             const char *what = NULL;
             if (r->technique != SH_TECH_WEIGHT_REWIND && (bad = sh_doc_child(item, "rewind_epoch")))
@@ -569,34 +572,58 @@ static const char *num_f(char buf[40], float v)
     return buf;
 }
 
+/* Longest quote() output for a string field of the sweep: every character
+ * escaped as \uXXXX (6 bytes per byte in the worst case), quotes, NUL. */
+#define QUOTED_MAX (6 * sizeof ((sh_sweep_t *)0)->data_path + 3)
+/* Longest flow list: 200 densities of up to 23 characters, ", " between. */
+#define LIST_MAX (SH_SWEEP_MAX_ROUNDS * 25 + 8)
+
 static int rset(sh_doc_t *root, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int rset(sh_doc_t *root, const char *fmt, ...)
 {
-    char a[2400];
+    char a[8192]; /* a key and QUOTED_MAX or LIST_MAX bytes of value */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(a, sizeof a, fmt, ap);
+    int n = vsnprintf(a, sizeof a, fmt, ap);
     va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof a)
+        return -1;
     return sh_doc_set(root, a, NULL) == SH_OK ? 0 : -1;
 }
 
-/* JSON-quotes s into out (for values that are arbitrary text). */
+
+/* JSON-quotes s (UTF-8, as libyaml checked it) into out, for values that are
+ * arbitrary text. Besides '"', '\\' and C0 controls, the characters libyaml
+ * rejects or folds when they appear raw (DEL, C1 controls including NEL,
+ * U+2028/9, U+FEFF, U+FFFE/F) are escaped, so the text reads back as s. */
 static void quote(char *out, size_t cap, const char *s)
 {
     size_t k = 0;
     if (cap < 3)
         return;
     out[k++] = '"';
-    for (; *s && k + 8 < cap; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            out[k++] = '\\';
-            out[k++] = (char)ch;
-        } else if (ch < 0x20) {
-            k += (size_t)snprintf(out + k, cap - k, "\\u%04x", ch);
-        } else {
-            out[k++] = (char)ch;
+    for (const unsigned char *p = (const unsigned char *)s; *p && k + 8 < cap;) {
+        int n = *p < 0x80 ? 1 : *p < 0xe0 ? 2 : *p < 0xf0 ? 3 : 4;
+        uint32_t cp = n == 1 ? *p : *p & (0x7fu >> n);
+        for (int i = 1; i < n; i++) {
+            if ((p[i] & 0xc0) != 0x80) { /* not UTF-8 after all: byte by byte */
+                n = 1;
+                cp = *p;
+                break;
+            }
+            cp = cp << 6 | (p[i] & 0x3fu);
         }
+        if (cp == '"' || cp == '\\') {
+            out[k++] = '\\';
+            out[k++] = (char)cp;
+        } else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+                   cp == 0xfeff || cp == 0xfffe || cp == 0xffff) {
+            k += (size_t)snprintf(out + k, cap - k, "\\u%04x", (unsigned)cp);
+        } else {
+            memcpy(out + k, p, (size_t)n);
+            k += (size_t)n;
+        }
+        p += n;
     }
     out[k++] = '"';
     out[k] = '\0';
@@ -607,7 +634,7 @@ static sh_doc_t *build_resolved(const sh_sweep_t *sw)
     sh_doc_t *r;
     if (sh_doc_parse(&r, "{}", 2, "resolved", NULL) != SH_OK)
         return NULL;
-    char q[2100], nb[40];
+    char q[QUOTED_MAX], nb[40];
     int rc = 0;
     quote(q, sizeof q, sw->name);
     rc |= rset(r, "name=%s", q);
@@ -624,7 +651,7 @@ static sh_doc_t *build_resolved(const sh_sweep_t *sw)
         rc |= rset(r, "dataset.sha256=\"%s\"", sw->data_sha256);
     rc |= rset(r, "dataset.validation=%d", sw->validation);
     rc |= rset(r, "model=%s", sw->model);
-    char list[2048] = "[";
+    char list[LIST_MAX] = "[";
     for (int i = 0; i < sw->n_seeds; i++)
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%llu", i ? ", " : "",
                  (unsigned long long)sw->seeds[i]);
@@ -674,10 +701,14 @@ static sh_doc_t *build_resolved(const sh_sweep_t *sw)
         strcat(list, "]");
         rc |= rset(r, "prune.densities=%s", list);
     }
-    rc |= rset(r, "prune.layer_rates={}");
+    /* One flow map, not a path per layer: layer names may hold dots
+     * ("layer1.0.conv1", "fc3.weight"), which a path would split. */
+    strcpy(list, "{");
     for (int i = 0; i < sw->n_layer_rates; i++)
-        rc |= rset(r, "prune.layer_rates.%s=%s", sw->layer_rates[i].layer,
-                   num_d(nb, sw->layer_rates[i].density));
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\": %s", i ? ", " : "",
+                 sw->layer_rates[i].layer, num_d(nb, sw->layer_rates[i].density));
+    strcat(list, "}");
+    rc |= rset(r, "prune.layer_rates=%s", list);
     strcpy(list, "[");
     for (int i = 0; i < sw->n_ignore; i++)
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",

@@ -8,3 +8,8 @@ add_test(NAME integration.cifar_resnet
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/cifar_resnet.sh $<TARGET_FILE:shears>)
 set_tests_properties(integration.cifar_resnet PROPERTIES
   LABELS integration TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}")
+add_test(NAME integration.distributed
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/distributed.sh $<TARGET_FILE:shears>
+          $<TARGET_FILE:shears-broker-bin> $<TARGET_FILE:shears-worker-bin>)
+set_tests_properties(integration.distributed PROPERTIES
+  LABELS integration TIMEOUT 1200 ENVIRONMENT "${SHEARS_IT_ENV}")
