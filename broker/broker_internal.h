@@ -82,7 +82,8 @@ typedef struct {
     int threads, slots, busy_unknown;
     int alive;
     double last_recv, last_send, joined;
-    int n_leases;         /* jobs leased to it */
+    int *leased;          /* jobs leased to it (job indices) */
+    int n_leases, cap_leases;
     sh_upload_t *upload;  /* the artifact it is uploading */
 } worker_t;
 
@@ -167,6 +168,8 @@ void state_free(broker_t *b);
 void touch_watchers(broker_t *b, int j);
 
 /* ---- scheduling (sh_broker.c) ------------------------------------------------- */
+void worker_add_lease(broker_t *b, int w, int j);
+void worker_drop_lease(broker_t *b, int w, int j);
 void release_lease(broker_t *b, int j, const char *outcome, const char *error, int charge);
 void dispatch(broker_t *b);
 

@@ -505,8 +505,10 @@ void state_free(broker_t *b)
         free(b->sweeps[s].data_url);
         free(b->sweeps[s].rows);
     }
-    for (int w = 0; w < b->n_workers; w++)
+    for (int w = 0; w < b->n_workers; w++) {
         sh_upload_abort(&b->workers[w].upload);
+        free(b->workers[w].leased);
+    }
     for (int i = 0; i < b->n_out; i++)
         free(b->out[i].body);
     free(b->jobs);

@@ -121,6 +121,28 @@ static void send_worker(broker_t *b, int w, int cmd, const void *body)
     wk->last_send = b->now;
 }
 
+void worker_add_lease(broker_t *b, int w, int j)
+{
+    worker_t *wk = &b->workers[w];
+    if (wk->n_leases == wk->cap_leases) {
+        wk->cap_leases = wk->cap_leases ? wk->cap_leases * 2 : 8;
+        wk->leased = realloc(wk->leased, sizeof(int) * (size_t)wk->cap_leases);
+        if (!wk->leased)
+            abort();
+    }
+    wk->leased[wk->n_leases++] = j;
+}
+
+void worker_drop_lease(broker_t *b, int w, int j)
+{
+    worker_t *wk = &b->workers[w];
+    for (int i = 0; i < wk->n_leases; i++)
+        if (wk->leased[i] == j) {
+            wk->leased[i] = wk->leased[--wk->n_leases];
+            return;
+        }
+}
+
 /* Ends job j's lease. charge counts the attempt against max_attempts. */
 void release_lease(broker_t *b, int j, const char *outcome, const char *error, int charge)
 {
@@ -129,8 +151,8 @@ void release_lease(broker_t *b, int j, const char *outcome, const char *error, i
         return;
     sh_store_begin(b->store);
     sh_store_attempt_end(b->store, job->lease, outcome, error, b->now);
-    if (job->worker >= 0 && b->workers[job->worker].n_leases > 0)
-        b->workers[job->worker].n_leases--;
+    if (job->worker >= 0)
+        worker_drop_lease(b, job->worker, j);
     job->worker = -1;
     job->lease = 0;
     job->has_progress = 0;
@@ -160,13 +182,13 @@ static void worker_lost(broker_t *b, int w, const char *why)
     wk->alive = 0;
     sh_upload_abort(&wk->upload);
     int n = 0;
-    for (int j = 0; j < b->n_jobs; j++)
-        if (b->jobs[j].state == J_LEASED && b->jobs[j].worker == w) {
-            blog(b, SH_LOG_INFO, "lease %llu expired: job %.12s requeued",
-                 (unsigned long long)b->jobs[j].lease, b->jobs[j].id);
-            release_lease(b, j, "lost", why, 1);
-            n++;
-        }
+    while (wk->n_leases > 0) {
+        int j = wk->leased[wk->n_leases - 1];
+        blog(b, SH_LOG_INFO, "lease %llu expired: job %.12s requeued",
+             (unsigned long long)b->jobs[j].lease, b->jobs[j].id);
+        release_lease(b, j, "lost", why, 1); /* drops it from wk->leased */
+        n++;
+    }
     blog(b, SH_LOG_INFO, "worker %s lost (%s), %d lease%s requeued", wk->name, why, n,
          n == 1 ? "" : "s");
     sh_store_begin(b->store);
@@ -188,9 +210,13 @@ static void handle_ready(broker_t *b, const unsigned char *id, size_t id_len,
                 if (!b->workers)
                     abort();
             }
-            b->n_workers++;
+            memset(&b->workers[b->n_workers++], 0, sizeof b->workers[0]);
         }
+        /* A reused slot keeps its (empty) lease array. */
+        int *leased = b->workers[w].leased, cap = b->workers[w].cap_leases;
         memset(&b->workers[w], 0, sizeof b->workers[w]);
+        b->workers[w].leased = leased;
+        b->workers[w].cap_leases = cap;
         b->workers[w].joined = b->now;
     }
     worker_t *wk = &b->workers[w];
@@ -213,15 +239,13 @@ static void handle_ready(broker_t *b, const unsigned char *id, size_t id_len,
 /* The job of a lease held by worker w, or -1. */
 static int lease_job(const broker_t *b, int w, uint64_t lease, const char *job_id)
 {
-    int j = job_id ? job_find(b, job_id) : -1;
-    if (j >= 0 && b->jobs[j].state == J_LEASED && b->jobs[j].lease == lease &&
-        b->jobs[j].worker == w)
-        return j;
-    if (!job_id)
-        for (j = 0; j < b->n_jobs; j++)
-            if (b->jobs[j].state == J_LEASED && b->jobs[j].lease == lease &&
-                b->jobs[j].worker == w)
-                return j;
+    (void)job_id;
+    const worker_t *wk = &b->workers[w];
+    for (int i = 0; i < wk->n_leases; i++) {
+        int j = wk->leased[i];
+        if (b->jobs[j].state == J_LEASED && b->jobs[j].lease == lease)
+            return j;
+    }
     return -1;
 }
 
@@ -273,7 +297,7 @@ static void handle_done(broker_t *b, int w, const sh_msg_done_t *m)
     if (holds) {
         sh_store_begin(b->store);
         sh_store_attempt_end(b->store, job->lease, "done", NULL, b->now);
-        wk->n_leases--;
+        worker_drop_lease(b, w, j);
     } else if (job->state == J_LEASED) {
         /* Someone else holds it now: tell them to stop. */
         int other = job->worker;
@@ -282,8 +306,8 @@ static void handle_done(broker_t *b, int w, const sh_msg_done_t *m)
             send_worker(b, other, SH_BW_CANCEL, &c);
         sh_store_begin(b->store);
         sh_store_attempt_end(b->store, job->lease, "superseded", NULL, b->now);
-        if (other >= 0 && b->workers[other].n_leases > 0)
-            b->workers[other].n_leases--;
+        if (other >= 0)
+            worker_drop_lease(b, other, j);
     }
     job->worker = -1;
     job->lease = 0;
@@ -477,7 +501,7 @@ void dispatch(broker_t *b)
         job->state = J_LEASED;
         job->lease = b->next_lease++;
         job->worker = w;
-        b->workers[w].n_leases++;
+        worker_add_lease(b, w, j);
         sh_store_begin(b->store);
         sh_store_attempt_begin(b->store, job->lease, job->id, b->workers[w].name, b->now);
         send_job(b, j, w);

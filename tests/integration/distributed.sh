@@ -53,7 +53,7 @@ start_worker() {
 # Waits (up to $2 s) until `shears status` output matches $1.
 wait_status() {
     for _ in $(seq $(( ${2:-120} * 5 ))); do
-        "$SHEARS" status "${3:-}" > "$TMP/st.txt" 2>&1 && grep -Eq "$1" "$TMP/st.txt" && return 0
+        "$SHEARS" status ${3:+"$3"} > "$TMP/st.txt" 2>&1 && grep -Eq "$1" "$TMP/st.txt" && return 0
         sleep 0.2
     done
     cat "$TMP/st.txt"; fail "status never matched '$1'"

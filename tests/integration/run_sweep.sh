@@ -69,8 +69,9 @@ grep -q "bad.yaml:3: 'train.epochs'" "$TMP/e.err" || { cat "$TMP/e.err"; fail "e
 grep -q "unknown key 'train.nope'" "$TMP/f.err" || fail "--set error"
 
 # Interrupt mid-run, then resume: the finished jobs are kept and reused.
-"$SHEARS" run "$TMP/small.yaml" -o "$TMP/g" -j 1 --set train.epochs=4 \
-    --set 'train.schedule.milestones=[2]' > "$TMP/g.txt" 2>&1 &
+RESUME_SETS=(--set train.epochs=3 --set 'train.schedule.milestones=[2]' --set 'retrain=[lr-rewind]'
+             --set prune.rounds=3)
+"$SHEARS" run "$TMP/small.yaml" -o "$TMP/g" -j 1 "${RESUME_SETS[@]}" > "$TMP/g.txt" 2>&1 &
 pid=$!
 for _ in $(seq 1 3000); do
     [ -s "$TMP/g/metrics.csv" ] && [ "$(tail -n +2 "$TMP/g/metrics.csv" | wc -l)" -ge 1 ] && break
@@ -82,7 +83,6 @@ wait $pid
 rc=$?
 set -e
 check "exit 130 when interrupted (got $rc)" test $rc -eq 130
-"$SHEARS" run "$TMP/small.yaml" -o "$TMP/g" -j 2 --set train.epochs=4 \
-    --set 'train.schedule.milestones=[2]' > "$TMP/h.txt" 2>&1 || fail "resume"
-grep -Eq '11 jobs done \([1-9][0-9]* reused\)' "$TMP/h.txt" || { cat "$TMP/h.txt"; fail "resume reuses"; }
+"$SHEARS" run "$TMP/small.yaml" -o "$TMP/g" -j 2 "${RESUME_SETS[@]}" > "$TMP/h.txt" 2>&1 || fail "resume"
+grep -Eq '4 jobs done \([1-9][0-9]* reused\)' "$TMP/h.txt" || { cat "$TMP/h.txt"; fail "resume reuses"; }
 echo "run_sweep: ok"
