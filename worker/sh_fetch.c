@@ -90,9 +90,12 @@ static sh_status_t download(const char *url, const char *path, sh_err_t *err)
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file");
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 20L);
+    /* Stalled transfers fail after SHEARS_FETCH_TIMEOUT seconds (default 30). */
+    const char *t = getenv("SHEARS_FETCH_TIMEOUT");
+    long timeout = t && atol(t) > 0 ? atol(t) : 30;
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 30L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, timeout);
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, MAX_DATASET_FILE);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, msg);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

@@ -323,7 +323,8 @@ static const char *const extra_sweeps[][2] = {
      "{\"dataset\": {\"name\": \"cifar10\", \"path\": \"/data/cifar\"}, \"model\": \"resnet20\","
      " \"seed\": 5, \"train\": {\"epochs\": 4, \"augment\": true, \"nesterov\": true,"
      " \"schedule\": {\"kind\": \"constant\"}}, \"prune\": {\"rate\": 0.5, \"rounds\": 2,"
-     " \"method\": \"random\"}, \"retrain\": {\"technique\": \"lr-rewind\", \"epochs\": 2}}\n"},
+     " \"method\": \"random\", \"layer_rates\": {\"layer1.0.conv1\": 0.5, \"fc.weight\": 0.2}},"
+     " \"retrain\": {\"technique\": \"lr-rewind\", \"epochs\": 2}}\n"},
     {"shorthand.yaml",
      "dataset: fashion-mnist\n"
      "model: conv2\n"

@@ -20,7 +20,12 @@
 # printed and the script exits non-zero (exit 2 for a missing package).
 set -euo pipefail
 
-die() { echo "s3_server: $*" >&2; exit 1; }
+STARTING=0
+die() {
+    echo "s3_server: $*" >&2
+    [ "$STARTING" = 1 ] && stop
+    exit 1
+}
 
 # Seconds allowed for each stage to come up.
 MON_WAIT=30 OSD_WAIT=60 RGW_WAIT=90
@@ -43,6 +48,7 @@ daemon_fail() {
     for f in "$DIR/log/$name.log" "$DIR/log/$name.out"; do
         [ -s "$f" ] && { echo "--- last lines of $f" >&2; tail -n 25 "$f" >&2; }
     done
+    stop
     exit 1
 }
 
@@ -66,6 +72,7 @@ start() {
     [ -e "$DIR/ceph.conf" ] && die "$DIR already holds a cluster (stop it and use a fresh DIR)"
     port_open "$PORT" && die "port $PORT is already in use"
     mkdir -p "$DIR"/{log,run,mon-a,osd-0}
+    STARTING=1 # from here on, a failure stops whatever was started
     local t0=$SECONDS fsid mon_port osd_uuid
     fsid=$(cat /proc/sys/kernel/random/uuid)
     mon_port=$(free_port)
@@ -86,6 +93,14 @@ ms bind port max = 60000
 auth cluster required = none
 auth service required = none
 auth client required = none
+# radosgw asks for "secure" mode to the monitor by default, which needs
+# cephx session keys; with auth none every connection must use crc mode.
+ms cluster mode = crc
+ms service mode = crc
+ms client mode = crc
+ms mon cluster mode = crc
+ms mon service mode = crc
+ms mon client mode = crc
 run dir = $DIR/run
 admin socket = $DIR/run/\$name.asok
 log file = $DIR/log/\$name.log
