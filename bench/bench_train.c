@@ -10,6 +10,7 @@
 #include "sh_data.h"
 #include "sh_layers.h"
 #include "sh_model.h"
+#include "sh_prune.h"
 #include "sh_rng.h"
 #include "sh_train.h"
 
@@ -149,12 +150,79 @@ static int bench_layers(int threads)
     return 0;
 }
 
+/* Epoch time at several densities, dense kernels against sparse ones, in
+ * one process (same data, same model, same thread count). */
+static int bench_sparse(const char *arch, int threads, int steps)
+{
+    const char *dir = getenv("SHEARS_FMNIST");
+    sh_dataset_t train, test;
+    sh_err_t err;
+    if (sh_dataset_load_dir("fashion-mnist", dir ? dir : "/usr/share/datasets/fashion-mnist",
+                            &train, &test, &err) != SH_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    sh_norm_t norm;
+    sh_norm_compute(&norm, &train);
+    omp_set_num_threads(threads);
+    static const double all[] = {1.0, 0.5, 0.35, 0.2, 0.1, 0.05, 0.02};
+    const char *only = getenv("SHEARS_BENCH_DENSITY");
+    double one[1] = {only ? atof(only) : 0};
+    const double *densities = only ? one : all;
+    const size_t n_densities = only ? 1 : sizeof all / sizeof all[0];
+    printf("%-14s %8s %12s %12s %8s\n", "model", "density", "dense ms/step", "sparse ms/step",
+           "ratio");
+    for (size_t k = 0; k < n_densities; k++) {
+        double ms[2];
+        for (int sparse = 0; sparse < 2; sparse++) {
+            sh_model_t *m;
+            sh_model_new(&m, arch, 1, 28, 28, 10, &err);
+            sh_model_init(m, 1, 0);
+            sh_prune_plan_t plan = {.method = SH_PRUNE_MAGNITUDE, .scope = SH_SCOPE_GLOBAL,
+                                    .density = densities[k]};
+            sh_prune(m, &plan, &err);
+            sh_model_set_sparse(m, sparse ? 1.01 : 0.0);
+            sh_model_reserve(m, 128);
+            float *x = sh_xaligned(sizeof(float) * 128 * 784);
+            int32_t y[128], idx[128];
+            for (int i = 0; i < 128; i++)
+                idx[i] = i;
+            sh_batch_fill(&train, idx, 128, &norm, 0, 0, 0, x, y);
+            sh_optim_t opt = {.kind = SH_OPT_SGD, .momentum = 0.9f};
+            double best = 1e30;
+            for (int rep = 0; rep < 3; rep++) {
+                double t0 = sh_now();
+                for (int st = 0; st < steps; st++) {
+                    sh_model_forward(m, x, 128, 1);
+                    sh_model_zero_grad(m);
+                    sh_model_loss(m, y, 128, 1, NULL);
+                    sh_model_backward(m, 128);
+                    sh_optim_step(&opt, m, 0.01f);
+                }
+                double dt = (sh_now() - t0) / steps;
+                best = dt < best ? dt : best;
+            }
+            ms[sparse] = 1000 * best;
+            free(x);
+            sh_model_destroy(&m);
+        }
+        printf("%-14s %7.0f%% %12.3f %12.3f %8.2f\n", arch, 100 * densities[k], ms[0], ms[1],
+               ms[1] / ms[0]);
+    }
+    sh_dataset_free(&train);
+    sh_dataset_free(&test);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 5 && !strcmp(argv[1], "sparse"))
+        return bench_sparse(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (argc == 5 && !strcmp(argv[1], "epoch"))
         return bench_epoch(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (argc == 3 && !strcmp(argv[1], "layers"))
         return bench_layers(atoi(argv[2]));
-    fprintf(stderr, "usage: bench_train epoch MODEL THREADS EPOCHS | layers THREADS\n");
+    fprintf(stderr, "usage: bench_train epoch MODEL THREADS EPOCHS | layers THREADS |"
+                    " sparse MODEL THREADS STEPS\n");
     return 2;
 }

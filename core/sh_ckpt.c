@@ -358,6 +358,7 @@ sh_status_t sh_ckpt_decode(sh_model_t **out, sh_ckpt_meta_t *meta, const void *d
     for (size_t wi = 0; wi < sh_mask_words(m->n_params); wi++)
         m->mask[wi] &= keep[wi];
     free(keep);
+    m->mask_version++;
     m->step = f.step;
     m->opt_steps = f.opt_steps;
     meta->seed = f.seed;

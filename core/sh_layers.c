@@ -557,3 +557,87 @@ float sh_softmax_xent(float *dlogits, int *correct, const float *logits,
         *correct = n_correct;
     return (float)(loss / B);
 }
+
+/* ---- conv2d with sparse weights -------------------------------------------- */
+
+void sh_conv2d_forward_sparse(float *out, const float *in, const sh_csr_t *w, const float *b,
+                              int B, const sh_conv_shape_t *s, float *scratch, int nth)
+{
+    const int P = s->OH * s->OW;
+    const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)s->OC * P;
+    const size_t per_thread = conv_col_floats(s) + conv_dw_floats(s);
+#pragma omp parallel for schedule(static) num_threads(nth)
+    for (int i = 0; i < B; i++) {
+        const float *img = in + (size_t)i * in_sz;
+        float *o = out + (size_t)i * out_sz;
+        const float *col = img;
+        if (!conv_is_pointwise(s)) {
+            float *buf = scratch + (size_t)omp_get_thread_num() * per_thread;
+            sh_im2col(buf, img, s);
+            col = buf;
+        }
+        sh_spmm(o, w, col, P, 0);
+        if (b)
+            for (int oc = 0; oc < s->OC; oc++)
+                for (int p = 0; p < P; p++)
+                    o[(size_t)oc * P + p] += b[oc];
+    }
+}
+
+void sh_conv2d_backward_sparse(float *din, float *g, float *db, const float *dout,
+                               const float *in, const sh_csr_t *w, int B,
+                               const sh_conv_shape_t *s, float *scratch, float *gpart, int nth)
+{
+    const int P = s->OH * s->OW, OC = s->OC;
+    const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)OC * P;
+    const size_t col_n = conv_col_floats(s), per_thread = col_n + conv_dw_floats(s);
+    const size_t nnz = (size_t)w->nnz;
+    int team = 1;
+#pragma omp parallel num_threads(nth)
+    {
+        const int t = omp_get_thread_num();
+#pragma omp single
+        team = omp_get_num_threads();
+        float *col_buf = scratch + (size_t)t * per_thread;
+        float *pg = gpart + (size_t)t * (nnz + (size_t)OC);
+        float *pdb = pg + nnz;
+        memset(pg, 0, sizeof(float) * (nnz + (size_t)OC));
+#pragma omp for schedule(static)
+        for (int i = 0; i < B; i++) {
+            const float *img = in + (size_t)i * in_sz;
+            const float *gi = dout + (size_t)i * out_sz;
+            const float *col = img;
+            if (!conv_is_pointwise(s)) {
+                sh_im2col(col_buf, img, s);
+                col = col_buf;
+            }
+            sh_sddmm(pg, w, gi, col, P);
+            for (int oc = 0; oc < OC; oc++) {
+                float acc = 0.0f;
+                for (int p = 0; p < P; p++)
+                    acc += gi[(size_t)oc * P + p];
+                pdb[oc] += acc;
+            }
+            if (!din)
+                continue;
+            float *dimg = din + (size_t)i * in_sz;
+            if (conv_is_pointwise(s)) {
+                sh_spmm_t(dimg, w, gi, P);
+            } else {
+                memset(col_buf, 0, sizeof(float) * col_n);
+                sh_spmm_t(col_buf, w, gi, P);
+                sh_col2im_add(dimg, col_buf, s);
+            }
+        }
+    }
+#pragma omp parallel for schedule(static) num_threads(nth)
+    for (size_t j = 0; j < nnz + (size_t)OC; j++) {
+        float acc = 0.0f;
+        for (int t = 0; t < team; t++)
+            acc += gpart[(size_t)t * (nnz + (size_t)OC) + j];
+        if (j < nnz)
+            g[j] += acc;
+        else if (db)
+            db[j - nnz] += acc;
+    }
+}

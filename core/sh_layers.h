@@ -11,6 +11,8 @@
 #ifndef SH_LAYERS_H
 #define SH_LAYERS_H
 
+#include "sh_sparse.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +55,15 @@ void sh_conv2d_forward_ref(float *out, const float *in, const float *w,
 void sh_conv2d_backward_ref(float *din, float *dw, float *db, const float *dout,
                             const float *in, const float *w, int B,
                             const sh_conv_shape_t *s);
+
+/* The same with the weights as CSR (OC x C*K*K, see sh_sparse.h). The
+ * weight gradient goes to g, one entry per live weight in CSR order; gpart
+ * is scratch of nth * (nnz + OC) floats for per-thread partials. */
+void sh_conv2d_forward_sparse(float *out, const float *in, const sh_csr_t *w, const float *b,
+                              int B, const sh_conv_shape_t *s, float *scratch, int nth);
+void sh_conv2d_backward_sparse(float *din, float *g, float *db, const float *dout,
+                               const float *in, const sh_csr_t *w, int B,
+                               const sh_conv_shape_t *s, float *scratch, float *gpart, int nth);
 
 /* im2col of one image: col (C*K*K, OH*OW); col2im adds back into img. */
 void sh_im2col(float *col, const float *img, const sh_conv_shape_t *s);

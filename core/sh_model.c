@@ -364,6 +364,11 @@ sh_status_t sh_model_new(sh_model_t **out, const char *arch, int c, int h, int w
     m->n_saved = b.n_saved;
     m->n_argmax = b.n_argmax;
 
+    m->mask_version = 1;
+    m->sparse_below = SH_SPARSE_BELOW;
+    const char *env = getenv("SHEARS_SPARSE_BELOW");
+    if (env && *env)
+        m->sparse_below = atof(env);
     m->params = sh_xaligned(sizeof(float) * m->n_params);
     m->grads = sh_xaligned(sizeof(float) * m->n_params);
     m->opt_m = sh_xaligned(sizeof(float) * m->n_params);
@@ -392,6 +397,12 @@ void sh_model_destroy(sh_model_t **self_p)
     if (!self_p || !*self_p)
         return;
     sh_model_t *m = *self_p;
+    for (int o = 0; o < m->n_ops; o++)
+        if (m->ops[o].csr) {
+            sh_csr_free(m->ops[o].csr);
+            free(m->ops[o].csr);
+        }
+    free(m->sparse_ws);
     free(m->tensors);
     free(m->ops);
     free(m->slot_numel);
@@ -500,8 +511,6 @@ static void ensure_scratch(sh_model_t *m, int nth)
     m->scratch_threads = nth;
 }
 
-/* ---- passes -------------------------------------------------------------- */
-
 static const float *tensor_ptr(const sh_model_t *m, int t)
 {
     return t < 0 ? NULL : m->params + m->tensors[t].offset;
@@ -511,6 +520,127 @@ static float *grad_ptr(const sh_model_t *m, int t)
 {
     return t < 0 ? NULL : m->grads + m->tensors[t].offset;
 }
+
+/* ---- sparse path ------------------------------------------------------------ */
+
+void sh_model_set_sparse(sh_model_t *m, double below)
+{
+    m->sparse_below = below;
+    m->mask_version++;
+}
+
+static float *sparse_scratch(sh_model_t *m, size_t n)
+{
+    if (n > m->sparse_ws_n) {
+        free(m->sparse_ws);
+        m->sparse_ws = sh_xaligned(sizeof(float) * n);
+        m->sparse_ws_n = n;
+    }
+    return m->sparse_ws;
+}
+
+/* Decides (once per mask version) whether op runs sparse, and refreshes the
+ * CSR values from the dense weights. Returns the CSR or NULL (dense). */
+static sh_csr_t *sparse_weights(sh_model_t *m, sh_op_t *op)
+{
+    const sh_tensor_t *t = &m->tensors[op->w];
+    if (op->csr_version != m->mask_version) {
+        op->csr_version = m->mask_version;
+        if (op->csr) {
+            sh_csr_free(op->csr);
+            free(op->csr);
+            op->csr = NULL;
+        }
+        double density = (double)sh_tensor_alive(m, op->w) / (double)t->numel;
+        if (t->prunable && density < m->sparse_below) {
+            op->csr = sh_xcalloc(1, sizeof *op->csr);
+            if (sh_csr_build(op->csr, m->params + t->offset, m->mask, t->offset, t->shape[0],
+                             (int)(t->numel / (size_t)t->shape[0])) != 0) {
+                free(op->csr);
+                op->csr = NULL; /* out of memory: the dense path still works */
+            }
+        }
+        return op->csr;
+    }
+    if (op->csr)
+        sh_csr_refresh(op->csr, m->params + t->offset);
+    return op->csr;
+}
+
+int sh_model_sparse_layers(sh_model_t *m)
+{
+    int n = 0;
+    for (int o = 0; o < m->n_ops; o++) {
+        sh_op_t *op = &m->ops[o];
+        if ((op->kind == SH_OP_LINEAR || op->kind == SH_OP_CONV2D) && sparse_weights(m, op))
+            n++;
+    }
+    return n;
+}
+
+/* Adds the per-entry weight gradient g (CSR order) into the dense arena. */
+static void scatter_grad(float *grad, const sh_csr_t *a, const float *g)
+{
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < a->rows; r++)
+        for (int32_t p = a->row_ptr[r]; p < a->row_ptr[r + 1]; p++)
+            grad[(size_t)r * a->cols + a->col[p]] += g[p];
+}
+
+static void linear_forward_sparse(sh_model_t *m, const sh_op_t *op, float *out, const float *in,
+                                  int B)
+{
+    const int C = op->C * op->H * op->W, OC = op->OC;
+    float *inT = sparse_scratch(m, (size_t)B * (C + OC)), *outT = inT + (size_t)B * C;
+    sh_transpose(inT, in, B, C);
+    sh_spmm(outT, op->csr, inT, B, 0);
+    sh_transpose(out, outT, OC, B);
+    const float *bias = m->params + m->tensors[op->b].offset;
+    for (int i = 0; i < B; i++)
+        for (int o = 0; o < OC; o++)
+            out[(size_t)i * OC + o] += bias[o];
+}
+
+static void linear_backward_sparse(sh_model_t *m, const sh_op_t *op, float *din,
+                                   const float *dout, const float *in, int B)
+{
+    const int C = op->C * op->H * op->W, OC = op->OC;
+    const sh_csr_t *a = op->csr;
+    float *inT = sparse_scratch(m, (size_t)B * (2 * C + OC) + (size_t)a->nnz);
+    float *doutT = inT + (size_t)B * C, *dinT = doutT + (size_t)B * OC;
+    float *g = dinT + (size_t)B * C;
+    sh_transpose(inT, in, B, C);
+    sh_transpose(doutT, dout, B, OC);
+    memset(g, 0, sizeof(float) * (size_t)a->nnz);
+    sh_sddmm(g, a, doutT, inT, B);
+    scatter_grad(m->grads + m->tensors[op->w].offset, a, g);
+    float *db = m->grads + m->tensors[op->b].offset;
+    for (int i = 0; i < B; i++)
+        for (int o = 0; o < OC; o++)
+            db[o] += dout[(size_t)i * OC + o];
+    if (!din)
+        return;
+    memset(dinT, 0, sizeof(float) * (size_t)B * C);
+    sh_spmm_t(dinT, a, doutT, B);
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < B; i++)
+        for (int c = 0; c < C; c++)
+            din[(size_t)i * C + c] += dinT[(size_t)c * B + i];
+}
+
+static void conv_backward_sparse(sh_model_t *m, const sh_op_t *op, float *din, const float *dout,
+                                 const float *in, int B, int nth)
+{
+    const sh_csr_t *a = op->csr;
+    size_t per = (size_t)a->nnz + (size_t)op->OC;
+    float *g = sparse_scratch(m, (size_t)a->nnz + per * (size_t)nth);
+    memset(g, 0, sizeof(float) * (size_t)a->nnz);
+    sh_conv2d_backward_sparse(din, g, grad_ptr(m, op->b), dout, in, a, B, &op->conv, m->scratch,
+                              g + a->nnz, nth);
+    scatter_grad(m->grads + m->tensors[op->w].offset, a, g);
+}
+
+/* ---- passes -------------------------------------------------------------- */
 
 const float *sh_model_forward(sh_model_t *m, const float *x, int B, int train)
 {
@@ -524,12 +654,19 @@ const float *sh_model_forward(sh_model_t *m, const float *x, int B, int train)
         float *out = m->slot_act[op->y];
         switch (op->kind) {
         case SH_OP_LINEAR:
-            sh_linear_forward(out, in, tensor_ptr(m, op->w), tensor_ptr(m, op->b), B,
-                              op->C * op->H * op->W, op->OC);
+            if (sparse_weights(m, op))
+                linear_forward_sparse(m, op, out, in, B);
+            else
+                sh_linear_forward(out, in, tensor_ptr(m, op->w), tensor_ptr(m, op->b), B,
+                                  op->C * op->H * op->W, op->OC);
             break;
         case SH_OP_CONV2D:
-            sh_conv2d_forward(out, in, tensor_ptr(m, op->w), tensor_ptr(m, op->b), B,
-                              &op->conv, m->scratch, nth);
+            if (sparse_weights(m, op))
+                sh_conv2d_forward_sparse(out, in, op->csr, tensor_ptr(m, op->b), B, &op->conv,
+                                         m->scratch, nth);
+            else
+                sh_conv2d_forward(out, in, tensor_ptr(m, op->w), tensor_ptr(m, op->b), B,
+                                  &op->conv, m->scratch, nth);
             break;
         case SH_OP_BATCHNORM2D: {
             float *run = m->buffers + op->buf_offset;
@@ -590,12 +727,19 @@ void sh_model_backward(sh_model_t *m, int B)
         float *din = op->x == 0 ? NULL : m->slot_grad[op->x];
         switch (op->kind) {
         case SH_OP_LINEAR:
-            sh_linear_backward(din, grad_ptr(m, op->w), grad_ptr(m, op->b), dout, in,
-                               tensor_ptr(m, op->w), B, op->C * op->H * op->W, op->OC);
+            /* The forward pass decided and refreshed op->csr. */
+            if (op->csr)
+                linear_backward_sparse(m, op, din, dout, in, B);
+            else
+                sh_linear_backward(din, grad_ptr(m, op->w), grad_ptr(m, op->b), dout, in,
+                                   tensor_ptr(m, op->w), B, op->C * op->H * op->W, op->OC);
             break;
         case SH_OP_CONV2D:
-            sh_conv2d_backward(din, grad_ptr(m, op->w), grad_ptr(m, op->b), dout, in,
-                               tensor_ptr(m, op->w), B, &op->conv, m->scratch, nth);
+            if (op->csr)
+                conv_backward_sparse(m, op, din, dout, in, B, nth);
+            else
+                sh_conv2d_backward(din, grad_ptr(m, op->w), grad_ptr(m, op->b), dout, in,
+                                   tensor_ptr(m, op->w), B, &op->conv, m->scratch, nth);
             break;
         case SH_OP_BATCHNORM2D:
             sh_batchnorm_backward(din, grad_ptr(m, op->w), grad_ptr(m, op->b), dout, in,
@@ -630,6 +774,7 @@ void sh_model_backward(sh_model_t *m, int B)
 
 void sh_model_apply_mask(sh_model_t *m)
 {
+    m->mask_version++;
     size_t words = sh_mask_words(m->n_params);
 #pragma omp parallel for schedule(static)
     for (size_t wi = 0; wi < words; wi++) {

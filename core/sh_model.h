@@ -48,6 +48,8 @@ typedef struct {
     size_t buf_offset;      /* SH_OP_BATCHNORM2D: running mean, var (2C) */
     size_t saved_offset;    /* SH_OP_BATCHNORM2D: saved stats (2C floats) */
     size_t argmax_offset;   /* SH_OP_MAXPOOL2D: int32 per output element */
+    sh_csr_t *csr;          /* live weights as CSR when below the crossover */
+    unsigned csr_version;   /* mask version csr was decided for */
 } sh_op_t;
 
 typedef struct sh_model sh_model_t;
@@ -84,6 +86,11 @@ struct sh_model {
     size_t scratch_n;     /* conv scratch floats, for scratch_threads */
     int scratch_threads;
     float *scratch;
+
+    unsigned mask_version; /* bumped whenever the mask changes */
+    double sparse_below;  /* layers with density below this use sparse kernels */
+    float *sparse_ws;     /* scratch for the sparse paths */
+    size_t sparse_ws_n;
 
     long step;            /* schedule position: global step of the next update */
     long opt_steps;       /* updates since the optimizer state was reset */
@@ -151,6 +158,16 @@ double sh_model_density(const sh_model_t *m);
 /* Index of the tensor named name ("fc3.weight"), or of the prunable weight
  * of the layer named name ("fc3"); -1 if none. */
 int sh_model_find_tensor(const sh_model_t *m, const char *name);
+
+/* Conv and linear layers whose weight density is below `below` run on the
+ * sparse kernels (sh_sparse.h); 0 turns them off. The default,
+ * SH_SPARSE_BELOW, is the crossover measured in bench/ (docs/BENCHMARKS.md);
+ * the environment variable SHEARS_SPARSE_BELOW overrides it at model
+ * creation. Results match the dense path within float rounding. */
+#define SH_SPARSE_BELOW 0.35
+void sh_model_set_sparse(sh_model_t *m, double below);
+/* Number of layers currently on the sparse path. */
+int sh_model_sparse_layers(sh_model_t *m);
 
 /* Multiply-accumulates per sample of a dense forward pass (conv + linear). */
 double sh_model_flops(const sh_model_t *m);

@@ -56,13 +56,12 @@ void sh_optim_step(const sh_optim_t *opt, sh_model_t *m, float lr)
                 sgd_span(w + base, g + base, buf + base, 64, lr, mu, wd, nesterov);
                 continue;
             }
-            for (size_t i = base; i < end; i++) {
-                if (!((word >> (i - base)) & 1u)) {
-                    w[i] = 0.0f;
-                    buf[i] = 0.0f;
-                    continue;
-                }
-                sgd_span(w + i, g + i, buf + i, 1, lr, mu, wd, nesterov);
+            /* Visit the live entries only: pruned ones are already zero,
+             * with zero momentum, and nothing here writes them. */
+            for (uint64_t rest = word; rest; rest &= rest - 1) {
+                size_t i = base + (size_t)__builtin_ctzll(rest);
+                if (i < end)
+                    sgd_span(w + i, g + i, buf + i, 1, lr, mu, wd, nesterov);
             }
         }
         return;

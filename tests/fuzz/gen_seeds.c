@@ -1,7 +1,8 @@
 /* gen_seeds.c - writes the seed corpora of the fuzz targets that need real
  * encoder output: checkpoints (ckpt), msgpack samples (mpack), job specs
- * expanded from sweeps (jobspec), sweeps (sweep), results (result) and IDX /
- * CIFAR-10 files (idx). The doc corpus is written by hand.
+ * expanded from sweeps (jobspec), sweeps (sweep), results (result), IDX /
+ * CIFAR-10 files (idx) and wire messages (wire). The doc corpus is written
+ * by hand.
  *
  *   fuzz_gen_seeds SOURCE_DIR CORPUS_DIR
  *
@@ -12,6 +13,7 @@
 #include "sh_mpack.h"
 #include "sh_results.h"
 #include "sh_sweep.h"
+#include "sh_wire.h"
 
 #include <errno.h>
 #include <math.h>
@@ -433,6 +435,88 @@ static void idx_seeds(void)
     write_seed("idx", "cifar-2", cifar, sizeof cifar);
 }
 
+/* ---- wire messages ---------------------------------------------------------- */
+
+/* One seed per command: the command byte, then the encoded body. */
+static void wire_seed(int cmd, const void *body)
+{
+    char *enc;
+    size_t len;
+    sh_err_t err;
+    if (sh_wire_encode(cmd, body, &enc, &len, &err) != SH_OK)
+        die(err.msg);
+    char *msg = malloc(len + 1);
+    if (!msg)
+        die("out of memory");
+    msg[0] = (char)cmd;
+    memcpy(msg + 1, enc, len);
+    char name[64];
+    snprintf(name, sizeof name, "%02x-%s", (unsigned)cmd, sh_cmd_name(cmd));
+    write_seed("wire", name, msg, len + 1);
+    free(msg);
+    free(enc);
+}
+
+static void wire_seeds(void)
+{
+    static const char id_a[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char *sets[] = {"train.epochs=2", "seeds=[1, 2]"};
+    sh_msg_submit_t sub = {.rid = 7, .sweep = "model: lenet5\n", .name = "x.yaml", .sets = sets,
+                           .n_sets = 2, .priority = -3};
+    wire_seed(SH_C_SUBMIT, &sub);
+    sh_msg_sweep_req_t sr = {.rid = 1, .sweep = 42};
+    wire_seed(SH_C_STATUS, &sr);
+    wire_seed(SH_C_CANCEL, &sr);
+    sh_msg_rid_t rid = {.rid = 99};
+    wire_seed(SH_C_WORKERS, &rid);
+    sh_msg_ack_t ack = {.rid = 5, .complete = 1};
+    wire_seed(SH_BW_ACK, &ack);
+    sh_msg_fetch_t fe = {.rid = 2, .offset = 1 << 20, .length = 1 << 20};
+    memcpy(fe.sha256, id_a, sizeof fe.sha256);
+    wire_seed(SH_C_FETCH, &fe);
+    wire_seed(SH_W_GET, &fe);
+    sh_msg_synthetic_t sy = {.rid = 3, .count = 300, .sleep_ms = 50, .fail_every = 7,
+                             .priority = 2, .salt = 11, .payload = 100};
+    wire_seed(SH_C_SYNTHETIC, &sy);
+    static const uint8_t payload[] = {0x82, 0xa5, 's', 'w', 'e', 'e', 'p', 0x0c,
+                                      0xa4, 'j', 'o', 'b', 's', 0x92, 0xc0, 0xc3};
+    sh_msg_reply_t rep = {.rid = 4, .data = {payload, sizeof payload}};
+    wire_seed(SH_B_REPLY, &rep);
+    sh_msg_error_t er = {.rid = 5, .code = "bad-sweep", .message = "x.yaml:3: nope"};
+    wire_seed(SH_B_ERROR, &er);
+    sh_msg_ready_t rd = {.worker = "node-a/123", .threads = 2, .slots = 1, .version = 1};
+    wire_seed(SH_W_READY, &rd);
+    sh_msg_empty_t em = {0};
+    wire_seed(SH_W_HEARTBEAT, &em);
+    sh_msg_progress_t pr = {.lease = 9, .phase = "train", .epoch = 3, .epochs = 20,
+                            .batch = 100, .batches = 469, .loss = 0.25};
+    wire_seed(SH_W_PROGRESS, &pr);
+    sh_wire_artifact_t arts[2] = {{"final.ckpt", "", 1234}, {"epoch-1.ckpt", "", 99}};
+    memcpy(arts[0].sha256, id_a, sizeof arts[0].sha256);
+    memcpy(arts[1].sha256, id_a, sizeof arts[1].sha256);
+    sh_msg_done_t dn = {.lease = 9, .result = "{\"test_accuracy\":0.9}", .artifacts = arts,
+                        .n_artifacts = 2};
+    memcpy(dn.job, id_a, sizeof dn.job);
+    wire_seed(SH_W_DONE, &dn);
+    sh_msg_failed_t fa = {.lease = 9, .error = "training diverged", .handback = 1};
+    memcpy(fa.job, id_a, sizeof fa.job);
+    wire_seed(SH_W_FAILED, &fa);
+    sh_msg_put_t pu = {.rid = 6, .offset = 0, .size = 16, .data = {payload, 16}, .last = 1};
+    memcpy(pu.sha256, id_a, sizeof pu.sha256);
+    wire_seed(SH_W_PUT, &pu);
+    sh_msg_job_t jb = {.lease = 10, .spec = "{\"kind\":\"train\"}", .inputs = arts,
+                       .n_inputs = 2, .data_name = "cifar10", .data_path = "/data",
+                       .data_url = "https://example.org/cifar"};
+    memcpy(jb.job, id_a, sizeof jb.job);
+    memcpy(jb.data_sha256, id_a, sizeof jb.data_sha256);
+    wire_seed(SH_BW_JOB, &jb);
+    sh_msg_lease_t le = {.lease = 77};
+    wire_seed(SH_BW_CANCEL, &le);
+    sh_msg_chunk_t ch = {.rid = 8, .offset = 10, .size = 26, .data = {payload, 16}, .eof = 1};
+    memcpy(ch.sha256, id_a, sizeof ch.sha256);
+    wire_seed(SH_BW_CHUNK, &ch);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -451,5 +535,6 @@ int main(int argc, char **argv)
     sweep_seeds(argv[1]);
     result_seeds();
     idx_seeds();
+    wire_seeds();
     return 0;
 }

@@ -141,6 +141,14 @@ wait_status "dist-14: running, priority 0: [1-9] done" 180 "$id5"
 "$SHEARS" status "$id5" | grep -q "dist-14: cancelled" || fail "cancelled state"
 "$SHEARS" results "$id5" --csv | tail -n +2 | grep -q ',train,' || fail "finished results stay"
 wait_status "workers: 2, jobs queued: 0" 20
+# A running lease was taken back: its worker stopped the job within a batch.
+if grep -q "cancelled: job .* is no longer wanted" "$TMP/broker.log"; then
+    for _ in $(seq 50); do
+        grep -q " canceled" "$TMP/wa.log" "$TMP/wb.log" && break
+        sleep 0.2
+    done
+    grep -q " canceled" "$TMP/wa.log" "$TMP/wb.log" || fail "worker stopped the cancelled job"
+fi
 
 # 6. SIGTERM drains a worker: the job it runs finishes, then it exits 0.
 sweep 15 2 1 > "$TMP/s15.yaml"

@@ -8,9 +8,9 @@
 #   s3_server.sh stop DIR         stop every daemon started under DIR
 #
 # Needs the Debian packages ceph-mon, ceph-osd, radosgw and ceph-common
-# (scripts/install-deps). No systemd, no block device, no /etc/ceph: the
-# daemons run as the calling user with pid files in DIR/run, config in
-# DIR/ceph.conf, logs in DIR/log. The layout:
+# (scripts/install-deps; ceph-mgr is not needed). No systemd, no block
+# device, no /etc/ceph, no root: the daemons run as the calling user with pid
+# files in DIR/run, config in DIR/ceph.conf, logs in DIR/log. The layout:
 #   - one monitor (mon.a) on a free loopback port, cephx disabled;
 #   - no manager: pools, PG creation and peering are driven by the monitor
 #     and the OSD, and the manager's Python modules cost ~200 MB and seconds;
@@ -28,7 +28,7 @@ die() {
 }
 
 # Seconds allowed for each stage to come up.
-MON_WAIT=30 OSD_WAIT=60 RGW_WAIT=90
+MON_WAIT=30 OSD_WAIT=60 RGW_WAIT=60
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -58,6 +58,7 @@ spawn() {
     local name=$1; shift
     setsid "$@" </dev/null >"$DIR/log/$name.out" 2>&1 &
     echo $! >"$DIR/run/$name.pid"
+    disown $!
 }
 
 alive() { local p; p=$(cat "$DIR/run/$1.pid" 2>/dev/null) && kill -0 "$p" 2>/dev/null; }
@@ -66,7 +67,7 @@ alive() { local p; p=$(cat "$DIR/run/$1.pid" 2>/dev/null) && kill -0 "$p" 2>/dev
 cephc() { timeout 30 ceph -c "$DIR/ceph.conf" --connect-timeout 20 "$@"; }
 
 start() {
-    for b in ceph-mon ceph-osd radosgw radosgw-admin ceph ceph-authtool monmaptool; do
+    for b in ceph-mon ceph-osd radosgw radosgw-admin ceph monmaptool; do
         command -v "$b" >/dev/null || { echo "s3_server: $b not installed" >&2; exit 2; }
     done
     [ -e "$DIR/ceph.conf" ] && die "$DIR already holds a cluster (stop it and use a fresh DIR)"
@@ -76,6 +77,7 @@ start() {
     local t0=$SECONDS fsid mon_port osd_uuid
     fsid=$(cat /proc/sys/kernel/random/uuid)
     mon_port=$(free_port)
+    [ "$mon_port" != "$PORT" ] || mon_port=$(free_port)
 
     # 1. Configuration. Size-1 pools on one OSD (chooseleaf type 0 lets CRUSH
     #    place replicas on the OSD itself rather than across hosts); 8 PGs per
@@ -118,6 +120,9 @@ mon allow pool delete = true
 mon warn on pool no redundancy = false
 mon data avail warn = 1
 mon data avail crit = 0
+# Commit monitor changes every 0.1 s instead of 1 s: radosgw's first start
+# creates 4+ pools one after another, each a map change.
+paxos propose interval = 0.1
 
 [mon]
 mon data = $DIR/mon-\$id
@@ -128,7 +133,6 @@ osd objectstore = memstore
 memstore device bytes = 1073741824
 osd op num shards = 1
 osd op num threads per shard = 2
-osd max object size = 134217728
 
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:$PORT
@@ -138,14 +142,11 @@ rgw enable usage log = false
 EOF
 
     # 2. Monitor: a monmap naming mon.a, its store (ceph-mon --mkfs), start.
-    #    With cephx off the keyring only needs to exist.
-    ceph-authtool --create-keyring "$DIR/mon.keyring" --gen-key -n mon. --cap mon 'allow *' \
-        >/dev/null
+    #    With cephx off no keyring is needed.
     monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$mon_port]" "$DIR/monmap" \
         >/dev/null
     ceph-mon -c "$DIR/ceph.conf" --mkfs -i a --monmap "$DIR/monmap" \
-        --keyring "$DIR/mon.keyring" >"$DIR/log/mon.a.out" 2>&1 \
-        || daemon_fail mon.a "ceph-mon --mkfs failed"
+        >"$DIR/log/mon.a.out" 2>&1 || daemon_fail mon.a "ceph-mon --mkfs failed"
     spawn mon.a ceph-mon -c "$DIR/ceph.conf" -f -i a
     local i
     for ((i = 0; ; i++)); do
@@ -154,6 +155,7 @@ EOF
         ((i < MON_WAIT)) || daemon_fail mon.a "monitor not answering after ${MON_WAIT}s"
         sleep 1
     done
+    echo "s3_server: monitor up after $((SECONDS - t0))s" >&2
 
     # 3. OSD: allocate id 0 in the OSD map, create its memstore, start it.
     #    It adds itself to the CRUSH map on boot (osd_crush_update_on_start).
@@ -169,6 +171,7 @@ EOF
         ((i < OSD_WAIT)) || daemon_fail osd.0 "osd.0 not up after ${OSD_WAIT}s"
         sleep 1
     done
+    echo "s3_server: osd.0 up after $((SECONDS - t0))s" >&2
 
     # 4. radosgw: on first start it creates the default realm/zone and its
     #    pools (.rgw.root, default.rgw.*), then listens on PORT. An anonymous
@@ -189,37 +192,47 @@ EOF
     done
 
     # 5. An S3 user with keys we choose (hex, so no quoting issues).
+    #    radosgw-admin reads radosgw's section but must not take its admin
+    #    socket.
     local access secret
     access=$(od -An -N10 -tx1 /dev/urandom | tr -d ' \n' | tr a-f A-F)
     secret=$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')
-    timeout 60 radosgw-admin -c "$DIR/ceph.conf" -n client.rgw.a user create --uid=shears \
-        --display-name=shears --access-key="$access" --secret-key="$secret" \
+    timeout 60 radosgw-admin -c "$DIR/ceph.conf" -n client.rgw.a --admin-socket= user create \
+        --uid=shears --display-name=shears --access-key="$access" --secret-key="$secret" \
         >"$DIR/log/user-create.out" 2>&1 || daemon_fail user-create "radosgw-admin user create failed"
     echo "$access $secret" >"$DIR/keys"
     echo "s3_server: radosgw on http://127.0.0.1:$PORT after $((SECONDS - t0))s" >&2
     echo "$access $secret"
 }
 
+# 1 if pid is one of our daemons (its command line names DIR/ceph.conf), so
+# a stale pid file never leads to killing an unrelated process.
+ours() { { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null | grep -qF -- "-c $DIR/ceph.conf "; }
+
+# 1 if pid has exited (a zombie counts: it holds no port, memory or file).
+gone() { [ ! -e "/proc/$1" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+
 stop() {
-    # Reverse order of start: radosgw, OSD, monitor. SIGTERM, then SIGKILL
-    # after 15 s; each pid file is removed once its process is gone.
-    local name pid i
+    # SIGKILL: the cluster is disposable (memstore keeps nothing worth
+    # saving) and a graceful stop costs ~7 s, the OSD waiting for the
+    # monitor to acknowledge its shutdown. Waits up to 10 s for the kernel to
+    # tear the processes down, then removes the pid files.
+    local name pid pids=() i
     for name in rgw.a osd.0 mon.a; do
         pid=$(cat "$DIR/run/$name.pid" 2>/dev/null) || continue
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid" 2>/dev/null || true
-            for ((i = 0; i < 150; i++)); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.1
-            done
-            if kill -0 "$pid" 2>/dev/null; then
-                echo "s3_server: $name ($pid) ignored SIGTERM, killing" >&2
-                kill -KILL "$pid" 2>/dev/null || true
-                sleep 0.2
-            fi
+        if ours "$pid"; then
+            kill -KILL "$pid" 2>/dev/null || true
+            pids+=("$pid")
         fi
-        rm -f "$DIR/run/$name.pid"
     done
+    for pid in "${pids[@]}"; do
+        for ((i = 0; i < 100; i++)); do
+            gone "$pid" && break
+            sleep 0.1
+        done
+        gone "$pid" || echo "s3_server: pid $pid still there 10 s after SIGKILL" >&2
+    done
+    rm -f "$DIR"/run/*.pid "$DIR"/run/*.asok
 }
 
 cmd=${1:-} DIR=${2:-}

@@ -17,3 +17,10 @@ add_test(NAME integration.dataset_fetch
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/dataset_fetch.sh $<TARGET_FILE:shears>)
 set_tests_properties(integration.dataset_fetch PROPERTIES
   LABELS integration TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}")
+# S3 client (proto/sh_s3) against a real radosgw started by s3_server.sh;
+# prints SKIP and passes where Ceph is not installed.
+add_executable(s3_check ${CMAKE_CURRENT_LIST_DIR}/s3_check.c)
+target_link_libraries(s3_check PRIVATE shears-proto)
+add_test(NAME integration.s3_store
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/s3_store.sh $<TARGET_FILE:s3_check>)
+set_tests_properties(integration.s3_store PROPERTIES LABELS "integration;s3" TIMEOUT 600)
