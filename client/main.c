@@ -19,6 +19,9 @@ static const struct {
     {"fetch", cmd_fetch, "download a sweep's checkpoints and metrics"},
     {"cancel", cmd_cancel, "cancel a sweep (finished results stay)"},
     {"workers", cmd_workers, "list the broker's workers"},
+    {"compress", cmd_compress, "write a compressed model (.shm) from a checkpoint"},
+    {"inspect", cmd_inspect, "show what is in a compressed model and what it costs"},
+    {"infer", cmd_infer, "accuracy and throughput of a compressed model on a dataset"},
     {"dataset-hash", cmd_dataset_hash, "print the checksum for a dataset served by URL"},
 };
 

@@ -64,7 +64,7 @@ sh_status_t sh_ckpt_encode(const sh_model_t *m, const sh_ckpt_meta_t *meta,
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 18);
+    msgpack_pack_map(&pk, 18 + (meta->has_norm ? 1 : 0));
     pack_str(&pk, "magic");
     pack_str(&pk, SH_CKPT_MAGIC);
     pack_str(&pk, "version");
@@ -90,6 +90,14 @@ sh_status_t sh_ckpt_encode(const sh_model_t *m, const sh_ckpt_meta_t *meta,
     pack_str(&pk, meta->opt == SH_OPT_SGD ? "sgd" : meta->opt == SH_OPT_ADAM ? "adam" : "none");
     pack_str(&pk, "hparams");
     pack_str(&pk, meta->hparams ? meta->hparams : "{}");
+    if (meta->has_norm) {
+        pack_str(&pk, "norm");
+        msgpack_pack_array(&pk, (size_t)meta->norm.c * 2);
+        for (int c = 0; c < meta->norm.c; c++)
+            msgpack_pack_float(&pk, meta->norm.mean[c]);
+        for (int c = 0; c < meta->norm.c; c++)
+            msgpack_pack_float(&pk, meta->norm.std[c]);
+    }
     pack_str(&pk, "tensors");
     msgpack_pack_array(&pk, (size_t)m->n_tensors);
     for (int t = 0; t < m->n_tensors; t++) {
@@ -152,6 +160,8 @@ typedef struct {
     uint32_t hparams_len;
     const uint8_t *params, *mask, *buffers, *opt_m, *opt_v;
     uint32_t params_n, mask_n, buffers_n, opt_m_n, opt_v_n;
+    int n_norm;
+    double norm[2 * SH_DATA_MAX_CHANNELS];
     const uint8_t *tensors; /* position of the tensor table, checked later */
     size_t tensors_len;
 } fields_t;
@@ -210,6 +220,13 @@ static int walk_fields(sh_mpr_t *r, fields_t *f)
             sh_mpr_str_copy(r, f->opt, sizeof f->opt);
         } else if (sh_mpr_key_is(k, kl, "hparams")) {
             sh_mpr_str(r, &f->hparams, &f->hparams_len);
+        } else if (sh_mpr_key_is(k, kl, "norm")) {
+            uint32_t a;
+            if (sh_mpr_array(r, &a) || a % 2 || a > 2 * SH_DATA_MAX_CHANNELS)
+                return sh_mpr_fail(r, "norm must hold a mean and a std per channel");
+            for (uint32_t j = 0; j < a; j++)
+                sh_mpr_double(r, &f->norm[j]);
+            f->n_norm = (int)a;
         } else if (sh_mpr_key_is(k, kl, "tensors")) {
             f->tensors = r->p;
             if (sh_mpr_skip(r))
@@ -365,6 +382,14 @@ sh_status_t sh_ckpt_decode(sh_model_t **out, sh_ckpt_meta_t *meta, const void *d
     meta->epoch = (int)f.epoch;
     meta->opt = opt;
     meta->hparams = hp;
+    if (f.n_norm == 2 * (int)f.input[0]) {
+        meta->has_norm = 1;
+        meta->norm.c = (int)f.input[0];
+        for (int c = 0; c < meta->norm.c; c++) {
+            meta->norm.mean[c] = (float)f.norm[c];
+            meta->norm.std[c] = (float)f.norm[meta->norm.c + c];
+        }
+    }
     *out = m;
     return SH_OK;
 }

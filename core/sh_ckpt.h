@@ -9,6 +9,7 @@
 #ifndef SH_CKPT_H
 #define SH_CKPT_H
 
+#include "sh_data.h"
 #include "sh_model.h"
 #include "sh_optim.h"
 
@@ -21,6 +22,8 @@ typedef struct {
     int epoch;              /* schedule epochs completed */
     sh_opt_kind_t opt;      /* optimizer whose state is saved (0: none) */
     char *hparams;          /* job parameters as JSON; owned, may be NULL */
+    int has_norm;           /* the input normalization the model was trained with */
+    sh_norm_t norm;
 } sh_ckpt_meta_t;
 
 /* Serializes model + meta into a malloc'd buffer. */

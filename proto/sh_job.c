@@ -5,8 +5,8 @@
 
 #include "sh_data.h"
 #include "sh_doc.h"
+#include "sh_hash.h"
 
-#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,18 +31,6 @@ int sh_technique_parse(const char *name, sh_technique_t *t)
             return 0;
         }
     return -1;
-}
-
-void sh_sha256_hex(char hex[SH_ID_HEX + 1], const void *data, size_t len)
-{
-    unsigned char h[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(h, data, len);
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < sizeof h; i++) {
-        hex[2 * i] = digits[h[i] >> 4];
-        hex[2 * i + 1] = digits[h[i] & 15];
-    }
-    hex[SH_ID_HEX] = '\0';
 }
 
 /* ---- building ------------------------------------------------------------ */

@@ -12,6 +12,7 @@
 #define SH_JOB_H
 
 #include "sh_common.h"
+#include "sh_hash.h"
 #include "sh_optim.h"
 #include "sh_prune.h"
 
@@ -105,8 +106,6 @@ char *sh_jobspec_to_json(const sh_jobspec_t *spec);
 sh_status_t sh_jobspec_parse(sh_jobspec_t *spec, const char *json, size_t len,
                              sh_err_t *err);
 
-/* Lowercase hex SHA-256 of data[0..len) into hex (65 bytes). */
-void sh_sha256_hex(char hex[SH_ID_HEX + 1], const void *data, size_t len);
 
 /* Job id of a spec: SHA-256 of its canonical JSON. Returns -1 on
  * allocation failure. */

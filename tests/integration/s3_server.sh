@@ -95,8 +95,10 @@ ms bind port max = 60000
 auth cluster required = none
 auth service required = none
 auth client required = none
-# radosgw asks for "secure" mode to the monitor by default, which needs
-# cephx session keys; with auth none every connection must use crc mode.
+# With auth none there are no session keys to encrypt with, so every
+# connection must use crc mode; left at defaults, radosgw insists on "secure"
+# towards the monitor and retries forever ("get_initial_auth_request
+# returned -13").
 ms cluster mode = crc
 ms service mode = crc
 ms client mode = crc
