@@ -95,6 +95,10 @@ typedef struct {
     long alive, prunable;
     int epochs;                     /* epochs trained by this job */
     double seconds;
+    /* prune jobs: the compressed model (model.shm, int8 values) */
+    uint64_t model_bytes;           /* 0 when none was written */
+    double compression;             /* dense fp32 bytes / model bytes */
+    double model_accuracy;          /* test accuracy of the compressed model */
 } sh_job_result_t;
 
 /* Canonical JSON of a spec; malloc'd. NULL only on allocation failure. */

@@ -31,7 +31,11 @@ char *sh_result_to_json(const sh_job_result_t *r)
     put_num(buf, cap, &k, "density", r->density, 0);
     k += (size_t)snprintf(buf + k, cap - k, "\"alive\":%ld,\"prunable\":%ld,\"epochs\":%d,",
                           r->alive, r->prunable, r->epochs);
-    put_num(buf, cap, &k, "seconds", r->seconds, 1);
+    put_num(buf, cap, &k, "seconds", r->seconds, 0);
+    k += (size_t)snprintf(buf + k, cap - k, "\"model_bytes\":%llu,",
+                          (unsigned long long)r->model_bytes);
+    put_num(buf, cap, &k, "compression", r->compression, 0);
+    put_num(buf, cap, &k, "model_accuracy", r->model_accuracy, 1);
     snprintf(buf + k, cap - k, "}");
     return buf;
 }
@@ -71,12 +75,22 @@ sh_status_t sh_result_parse(sh_job_result_t *r, const char *json, size_t len, sh
               num_or_null(root, "prunable", &prunable, err) ||
               num_or_null(root, "epochs", &epochs, err) ||
               num_or_null(root, "seconds", &r->seconds, err);
+    /* Compressed-model fields are optional (absent from older results). */
+    double model_bytes = 0;
+    r->compression = r->model_accuracy = NAN;
+    if (!bad && sh_doc_child(root, "model_bytes"))
+        bad = num_or_null(root, "model_bytes", &model_bytes, err) ||
+              num_or_null(root, "compression", &r->compression, err) ||
+              num_or_null(root, "model_accuracy", &r->model_accuracy, err);
     sh_doc_free(&root);
     if (bad)
         return SH_EFORMAT;
     if (!(alive >= 0 && alive <= 1e12 && prunable >= 0 && prunable <= 1e12 && epochs >= 0 &&
           epochs <= 1e6))
         return sh_fail(err, SH_EFORMAT, "result: counts out of range");
+    if (!(model_bytes >= 0 && model_bytes <= 1e15))
+        return sh_fail(err, SH_EFORMAT, "result: model_bytes out of range");
+    r->model_bytes = (uint64_t)model_bytes;
     r->alive = (long)alive;
     r->prunable = (long)prunable;
     r->epochs = (int)epochs;
@@ -110,16 +124,19 @@ static void fmt_opt(char *buf, size_t cap, double v, const char *fmt)
 void sh_rows_write_csv(FILE *f, const sh_row_t *rows, int n)
 {
     fprintf(f, "job,kind,technique,seed,round,density,target_density,test_accuracy,test_loss,"
-               "val_accuracy,train_loss,epochs,seconds\n");
+               "val_accuracy,train_loss,epochs,seconds,model_bytes,compression,"
+               "model_accuracy\n");
     for (int i = 0; i < n; i++) {
         const sh_row_t *w = &rows[i];
-        char val[40];
+        char val[40], comp[40], macc[40];
         fmt_opt(val, sizeof val, w->r.val_accuracy, "%.6f");
-        fprintf(f, "%s,%s,%s,%llu,%d,%.8f,%.8f,%.6f,%.6f,%s,%.6f,%d,%.3f\n", w->job,
+        fmt_opt(comp, sizeof comp, w->r.model_bytes ? w->r.compression : NAN, "%.2f");
+        fmt_opt(macc, sizeof macc, w->r.model_bytes ? w->r.model_accuracy : NAN, "%.6f");
+        fprintf(f, "%s,%s,%s,%llu,%d,%.8f,%.8f,%.6f,%.6f,%s,%.6f,%d,%.3f,%llu,%s,%s\n", w->job,
                 w->kind == SH_JOB_TRAIN ? "train" : "prune", w->technique,
                 (unsigned long long)w->seed, w->round, w->r.density, w->target_density,
                 w->r.test_accuracy, w->r.test_loss, val, w->r.train_loss, w->r.epochs,
-                w->r.seconds);
+                w->r.seconds, (unsigned long long)w->r.model_bytes, comp, macc);
     }
 }
 
@@ -127,17 +144,21 @@ void sh_rows_write_jsonl(FILE *f, const sh_row_t *rows, int n)
 {
     for (int i = 0; i < n; i++) {
         const sh_row_t *w = &rows[i];
-        char val[40];
+        char val[40], comp[40], macc[40];
         fmt_opt(val, sizeof val, w->r.val_accuracy, "%.6f");
+        fmt_opt(comp, sizeof comp, w->r.model_bytes ? w->r.compression : NAN, "%.2f");
+        fmt_opt(macc, sizeof macc, w->r.model_bytes ? w->r.model_accuracy : NAN, "%.6f");
         fprintf(f,
                 "{\"job\":\"%s\",\"kind\":\"%s\",\"technique\":\"%s\",\"seed\":%llu,"
                 "\"round\":%d,\"density\":%.8f,\"target_density\":%.8f,"
                 "\"test_accuracy\":%.6f,\"test_loss\":%.6f,\"val_accuracy\":%s,"
-                "\"train_loss\":%.6f,\"epochs\":%d,\"seconds\":%.3f}\n",
+                "\"train_loss\":%.6f,\"epochs\":%d,\"seconds\":%.3f,\"model_bytes\":%llu,"
+                "\"compression\":%s,\"model_accuracy\":%s}\n",
                 w->job, w->kind == SH_JOB_TRAIN ? "train" : "prune", w->technique,
                 (unsigned long long)w->seed, w->round, w->r.density, w->target_density,
                 w->r.test_accuracy, w->r.test_loss, val[0] ? val : "null", w->r.train_loss,
-                w->r.epochs, w->r.seconds);
+                w->r.epochs, w->r.seconds, (unsigned long long)w->r.model_bytes,
+                comp[0] ? comp : "null", macc[0] ? macc : "null");
     }
 }
 

@@ -5,7 +5,8 @@
  * plus where it sits (seed, technique, round). metrics.csv, metrics.jsonl
  * and `shears results` all print rows with the same field names:
  *   job, kind, technique, seed, round, density, target_density,
- *   test_accuracy, test_loss, val_accuracy, train_loss, epochs, seconds */
+ *   test_accuracy, test_loss, val_accuracy, train_loss, epochs, seconds,
+ *   model_bytes, compression, model_accuracy */
 #ifndef SH_RESULTS_H
 #define SH_RESULTS_H
 

@@ -2,6 +2,7 @@
 #include "sh_exec.h"
 
 #include "sh_ckpt.h"
+#include "sh_shm.h"
 #include "sh_file.h"
 #include "sh_train.h"
 
@@ -26,7 +27,8 @@ static sh_status_t save(run_t *r, const char *file, int epoch)
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", r->x->out_dir, file);
     sh_ckpt_meta_t meta = {.seed = r->x->spec->seed, .epoch = epoch,
-                           .opt = r->x->spec->train.opt.kind, .hparams = r->hparams};
+                           .opt = r->x->spec->train.opt.kind, .hparams = r->hparams,
+                           .has_norm = 1, .norm = r->x->data->norm};
     return sh_ckpt_save(r->m, &meta, path, r->err);
 }
 
@@ -118,6 +120,38 @@ static sh_status_t rewind_weights(sh_model_t *m, const sh_exec_t *x, const sh_da
     return SH_OK;
 }
 
+/* Writes model.shm (int8 values) next to the checkpoint and measures what
+ * the compression costs: its size against dense fp32, and the test accuracy
+ * of the model as decoded from the file. */
+static sh_status_t emit_model(run_t *r, sh_job_result_t *res, sh_err_t *err)
+{
+    sh_shm_meta_t meta = {.norm = r->x->data->norm, .test_accuracy = res->test_accuracy};
+    sh_jobspec_id(r->x->spec, meta.job);
+    char *bytes;
+    size_t len;
+    sh_status_t st = sh_shm_encode(r->m, &meta, SH_VAL_INT8, &bytes, &len, err);
+    if (st != SH_OK)
+        return st;
+    sh_model_t *q;
+    sh_shm_meta_t qmeta;
+    st = sh_shm_decode(&q, &qmeta, bytes, len, err);
+    if (st == SH_OK) {
+        double loss;
+        st = sh_evaluate(q, &r->x->data->test, &r->x->data->norm, 1000, &loss,
+                         &res->model_accuracy, err);
+        sh_shm_meta_free(&qmeta);
+        sh_model_destroy(&q);
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", r->x->out_dir, SH_MODEL_FILE);
+    if (st == SH_OK)
+        st = sh_file_write_atomic(path, bytes, len, err);
+    res->model_bytes = len;
+    res->compression = (double)sh_shm_dense_bytes(r->m) / (double)len;
+    free(bytes);
+    return st;
+}
+
 sh_status_t sh_exec_job(const sh_exec_t *x, sh_job_result_t *res, sh_err_t *err)
 {
     const sh_jobspec_t *s = x->spec;
@@ -189,6 +223,9 @@ sh_status_t sh_exec_job(const sh_exec_t *x, sh_job_result_t *res, sh_err_t *err)
         res->density = sh_model_density(r.m);
         st = save(&r, SH_FINAL_CKPT, end);
     }
+    res->compression = res->model_accuracy = NAN;
+    if (st == SH_OK && s->kind == SH_JOB_PRUNE)
+        st = emit_model(&r, res, err);
     res->seconds = sh_now() - t0;
     sh_model_destroy(&r.m);
     free(r.hparams);

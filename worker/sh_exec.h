@@ -47,7 +47,9 @@ typedef struct {
  * cancellation, I/O). A failed job leaves no final.ckpt behind. */
 sh_status_t sh_exec_job(const sh_exec_t *x, sh_job_result_t *res, sh_err_t *err);
 
-/* The checkpoint a job leaves in its directory. */
+/* What a job leaves in its directory: its checkpoint and, for prune jobs,
+ * its compressed model (int8 values). */
 #define SH_FINAL_CKPT "final.ckpt"
+#define SH_MODEL_FILE "model.shm"
 
 #endif

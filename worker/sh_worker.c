@@ -141,9 +141,9 @@ static void lease_free(worker_t *w, lease_t *l)
     sh_upload_abort(&l->fetch_up);
     if (l->workdir[0]) {
         /* The work directory only ever holds this job's outputs. */
-        static const char *const files[] = {SH_FINAL_CKPT, "out.bin"};
+        static const char *const files[] = {SH_FINAL_CKPT, SH_MODEL_FILE, "out.bin"};
         char path[4400];
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < 3; i++) {
             snprintf(path, sizeof path, "%s/%s", l->workdir, files[i]);
             unlink(path);
         }
@@ -413,8 +413,8 @@ static void collect(worker_t *w, lease_t *l)
         lease_fail(w, l, l->err.msg, 0);
         return;
     }
-    static const char *const files[] = {SH_FINAL_CKPT, "out.bin"};
-    for (int i = 0; i < 2; i++) {
+    static const char *const files[] = {SH_FINAL_CKPT, SH_MODEL_FILE, "out.bin"};
+    for (int i = 0; i < 3; i++) {
         char path[4400];
         snprintf(path, sizeof path, "%s/%s", l->workdir, files[i]);
         if (!sh_file_exists(path))
