@@ -458,6 +458,8 @@ static void handle_fetch(broker_t *b, const unsigned char *id, size_t id_len,
     uint64_t total = 0;
     sh_err_t err;
     size_t len = (size_t)SH_MIN(m->length, (uint64_t)SH_WIRE_CHUNK);
+    if (m->offset == 0)
+        artifact_local(b, m->sha256, NULL);
     if (sh_artstore_read(b->arts, m->sha256, m->offset, b->chunk, len, &n, &total, &err) != SH_OK) {
         queue_error(b, id, id_len, SH_TAG_CLIENT, m->rid, "not-found", "%s", err.msg);
         return;

@@ -9,6 +9,7 @@
 #include "sh_artstore.h"
 #include "sh_broker.h"
 #include "sh_job.h"
+#include "sh_s3.h"
 #include "sh_store.h"
 #include "sh_wire.h"
 
@@ -111,6 +112,7 @@ typedef struct broker {
     void *sock;
     sh_store_t *store;
     sh_artstore_t *arts;
+    sh_s3_t *s3;          /* optional off-node artifact store */
 
     job_t *jobs;
     int n_jobs, cap_jobs;
@@ -147,6 +149,11 @@ void queue_error(broker_t *b, const unsigned char *id, size_t id_len, const char
     __attribute__((format(printf, 7, 8)));
 void queue_reply_raw(broker_t *b, const unsigned char *id, size_t id_len, int cmd, uint64_t rid,
                      const char *data, size_t len);
+
+/* ---- artifacts (sh_broker.c) ------------------------------------------------------ */
+/* 1 if the artifact is in the local store, fetching it from S3 first when
+ * it is only there (verified against its hash). */
+int artifact_local(broker_t *b, const char *sha256, uint64_t *size);
 
 /* ---- state (broker_state.c) ---------------------------------------------------- */
 int job_find(const broker_t *b, const char *id);

@@ -466,7 +466,7 @@ sh_status_t state_load(broker_t *b, sh_err_t *err)
     for (int j = 0; j < b->n_jobs; j++) {
         job_t *job = &b->jobs[j];
         for (int a = 0; job->state == J_DONE && a < job->n_arts; a++)
-            if (!sh_artstore_has(b->arts, job->arts[a].sha256, NULL)) {
+            if (!artifact_local(b, job->arts[a].sha256, NULL)) {
                 blog(b, SH_LOG_WARN, "job %.12s: artifact %s is missing; running it again",
                      job->id, job->arts[a].name);
                 job->state = J_PENDING;

@@ -32,6 +32,9 @@ static void usage(FILE *f)
             "                                                          [SHEARS_MAX_ATTEMPTS]\n"
             "  --allow-synthetic    accept synthetic test jobs         [SHEARS_ALLOW_SYNTHETIC=1]\n"
             "  --log-level LEVEL    error, warn, info or debug (info)  [SHEARS_LOG_LEVEL]\n"
+            "  --s3 URL             also keep artifacts in an S3 bucket: s3://KEY:SECRET@HOST:PORT/\n"
+            "                       BUCKET (https:// for TLS; keys may come from\n"
+            "                       AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)  [SHEARS_S3]\n"
             "\nThe endpoint is plaintext: bind it to loopback or a trusted network.\n"
             "SIGINT or SIGTERM stops the broker cleanly; state survives any stop.\n");
 }
@@ -62,6 +65,7 @@ int main(int argc, char **argv)
         {"heartbeat-ms", required_argument, NULL, 'H'}, {"liveness-ms", required_argument, NULL, 'L'},
         {"max-attempts", required_argument, NULL, 'A'}, {"allow-synthetic", no_argument, NULL, 'y'},
         {"log-level", required_argument, NULL, 'l'},   {"help", no_argument, NULL, 'h'},
+        {"s3", required_argument, NULL, '3'},
         {NULL, 0, NULL, 0},
     };
     sh_broker_opts_t o = {
@@ -70,6 +74,7 @@ int main(int argc, char **argv)
         .allow_synthetic = !strcmp(env_or("SHEARS_ALLOW_SYNTHETIC", "0"), "1"),
         .log_level = SH_LOG_INFO,
         .stop = &stop,
+        .s3 = env_or("SHEARS_S3", NULL),
     };
     const char *level = env_or("SHEARS_LOG_LEVEL", "info");
     const char *hb = env_or("SHEARS_HEARTBEAT_MS", NULL), *lv = env_or("SHEARS_LIVENESS_MS", NULL);
@@ -84,6 +89,7 @@ int main(int argc, char **argv)
         case 'A': ma = optarg; break;
         case 'y': o.allow_synthetic = 1; break;
         case 'l': level = optarg; break;
+        case '3': o.s3 = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

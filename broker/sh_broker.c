@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void blog(broker_t *b, int level, const char *fmt, ...)
 {
@@ -101,6 +102,48 @@ static void commit(broker_t *b)
         abort();
     }
     flush_out(b);
+}
+
+/* ---- artifacts: local store, optionally backed by S3 ------------------------------- */
+
+int artifact_local(broker_t *b, const char *sha256, uint64_t *size)
+{
+    if (sh_artstore_has(b->arts, sha256, size))
+        return 1;
+    if (!b->s3)
+        return 0;
+    char tmp[4400], got[65];
+    uint64_t got_size;
+    sh_err_t err;
+    char name[80];
+    snprintf(name, sizeof name, "%s.s3", sha256);
+    sh_artstore_tmp_path(b->arts, name, tmp, sizeof tmp);
+    if (sh_s3_get_file(b->s3, sha256, tmp, &err) != SH_OK) {
+        blog(b, SH_LOG_WARN, "artifact %.12s: not in S3 either: %s", sha256, err.msg);
+        return 0;
+    }
+    /* add_file hashes what arrived and moves it into place. */
+    if (sh_artstore_add_file(b->arts, tmp, got, &got_size, &err) != SH_OK ||
+        strcmp(got, sha256) != 0) {
+        blog(b, SH_LOG_ERROR, "artifact %.12s from S3 is corrupted", sha256);
+        unlink(tmp);
+        return 0;
+    }
+    blog(b, SH_LOG_INFO, "artifact %.12s restored from S3", sha256);
+    return sh_artstore_has(b->arts, sha256, size);
+}
+
+/* Makes sure S3 holds a stored artifact. Returns 0, or -1 with err set. */
+static int replicate(broker_t *b, const char *sha256, sh_err_t *err)
+{
+    if (!b->s3)
+        return 0;
+    uint64_t have;
+    if (sh_s3_head(b->s3, sha256, &have, NULL) == SH_OK && sh_artstore_has(b->arts, sha256, NULL))
+        return 0;
+    char path[4400];
+    sh_artstore_path(b->arts, sha256, path, sizeof path);
+    return sh_s3_put_file(b->s3, sha256, path, err) == SH_OK ? 0 : -1;
 }
 
 /* ---- workers ------------------------------------------------------------------- */
@@ -270,7 +313,7 @@ static void handle_done(broker_t *b, int w, const sh_msg_done_t *m)
     art_t arts[SH_WIRE_MAX_LIST];
     for (uint32_t i = 0; i < m->n_artifacts; i++) {
         uint64_t size;
-        if (!sh_artstore_has(b->arts, m->artifacts[i].sha256, &size) ||
+        if (!artifact_local(b, m->artifacts[i].sha256, &size) ||
             size != m->artifacts[i].size) {
             char why[160];
             snprintf(why, sizeof why, "artifact %s (%.12s) was not uploaded",
@@ -339,6 +382,8 @@ static void handle_get(broker_t *b, int w, const sh_msg_fetch_t *m, const char *
     uint64_t total = 0;
     sh_err_t err;
     size_t len = (size_t)SH_MIN(m->length, (uint64_t)SH_WIRE_CHUNK);
+    if (m->offset == 0)
+        artifact_local(b, m->sha256, NULL);
     if (sh_artstore_read(b->arts, m->sha256, m->offset, b->chunk, len, &n, &total, &err) != SH_OK) {
         queue_error(b, wk->identity, wk->id_len, tag, m->rid, "not-found", "%s", err.msg);
         return;
@@ -356,7 +401,8 @@ static void handle_put(broker_t *b, int w, const sh_msg_put_t *m)
     sh_err_t err;
     sh_status_t st = SH_OK;
     uint64_t have;
-    if (m->offset == 0 && sh_artstore_has(b->arts, m->sha256, &have) && have == m->size) {
+    if (m->offset == 0 && artifact_local(b, m->sha256, &have) && have == m->size &&
+        replicate(b, m->sha256, &err) == 0) {
         /* Already stored (same content from another job or worker). */
         sh_upload_abort(&wk->upload);
         sh_msg_ack_t ack = {.rid = m->rid, .complete = 1};
@@ -371,8 +417,12 @@ static void handle_put(broker_t *b, int w, const sh_msg_put_t *m)
     }
     if (st == SH_OK)
         st = sh_upload_write(wk->upload, m->offset, m->data.p, m->data.len, &err);
-    if (st == SH_OK && m->last)
+    if (st == SH_OK && m->last) {
         st = sh_upload_finish(&wk->upload, &err);
+        /* With S3 configured, an upload is done once it is off-node too. */
+        if (st == SH_OK && replicate(b, m->sha256, &err) != 0)
+            st = SH_EIO;
+    }
     if (st != SH_OK) {
         sh_upload_abort(&wk->upload);
         blog(b, SH_LOG_WARN, "upload from %s refused: %s", wk->name, err.msg);
@@ -615,6 +665,17 @@ sh_status_t sh_broker_run(void *zctx, const sh_broker_opts_t *opts, sh_err_t *er
         sh_store_close(&b.store);
         return st;
     }
+    if (o.s3) {
+        char buf[2048];
+        sh_s3_cfg_t cfg;
+        if ((st = sh_s3_cfg_parse(&cfg, o.s3, buf, sizeof buf, err)) != SH_OK ||
+            (st = sh_s3_open(&b.s3, &cfg, err)) != SH_OK) {
+            sh_err_prefix(err, "S3 store");
+            goto done;
+        }
+        blog(&b, SH_LOG_INFO, "artifacts are written through to S3 bucket %s at %s", cfg.bucket,
+             cfg.endpoint);
+    }
     if ((st = state_load(&b, err)) != SH_OK)
         goto done;
     commit(&b);
@@ -658,6 +719,7 @@ done:
         zmq_close(b.sock);
     sh_store_close(&b.store);
     sh_artstore_close(&b.arts);
+    sh_s3_close(&b.s3);
     free(b.chunk);
     state_free(&b);
     return st;

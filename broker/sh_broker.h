@@ -19,6 +19,9 @@ typedef struct {
     int max_attempts;        /* a job failing on this many workers fails (default 3) */
     int allow_synthetic;     /* accept SYNTHETIC sweeps (tests and benchmarks) */
     uint64_t max_artifact;   /* bytes (default 4 GiB) */
+    const char *s3;          /* S3 store URL (sh_s3.h), or NULL: artifacts are
+                                written through to it and read back from it
+                                when the local copy is missing */
     int log_level;           /* SH_LOG_* (default INFO) */
     FILE *log;               /* default stderr */
     const volatile int *stop;      /* the loop returns once *stop is set */

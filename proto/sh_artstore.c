@@ -77,6 +77,11 @@ void sh_artstore_path(const sh_artstore_t *s, const char *sha, char *buf, size_t
     snprintf(buf, cap, "%s/%.2s/%s", s->dir, sha, sha);
 }
 
+void sh_artstore_tmp_path(const sh_artstore_t *s, const char *name, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/tmp/%s", s->dir, name);
+}
+
 int sh_artstore_has(const sh_artstore_t *s, const char *sha, uint64_t *size)
 {
     if (!is_sha(sha))

@@ -24,6 +24,10 @@ void sh_artstore_close(sh_artstore_t **self_p);
 /* Path of an artifact (whether or not it exists). */
 void sh_artstore_path(const sh_artstore_t *self, const char *sha256, char *buf, size_t cap);
 
+/* A path for a temporary file inside the store (same file system, so it
+ * can be moved in with sh_artstore_add_file). */
+void sh_artstore_tmp_path(const sh_artstore_t *self, const char *name, char *buf, size_t cap);
+
 /* 1 and its size if present, else 0. */
 int sh_artstore_has(const sh_artstore_t *self, const char *sha256, uint64_t *size);
 

@@ -24,3 +24,8 @@ target_link_libraries(s3_check PRIVATE shears-proto)
 add_test(NAME integration.s3_store
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/s3_store.sh $<TARGET_FILE:s3_check>)
 set_tests_properties(integration.s3_store PROPERTIES LABELS "integration;s3" TIMEOUT 600)
+add_test(NAME integration.s3_broker
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/s3_broker.sh $<TARGET_FILE:shears>
+          $<TARGET_FILE:shears-broker-bin> $<TARGET_FILE:shears-worker-bin>)
+set_tests_properties(integration.s3_broker PROPERTIES
+  LABELS "integration;s3" TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}")
