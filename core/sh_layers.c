@@ -1,11 +1,12 @@
 /* sh_layers.c - optimized layer kernels (CBLAS + OpenMP) and their naive
  * references. Shapes are documented in sh_layers.h.
  *
- * Parallel structure: dense products go to OpenBLAS (which runs
- * single-threaded when called inside our parallel regions); convolution is
- * data-parallel over images with one im2col buffer and one weight-gradient
- * partial per thread, reduced in thread order so results are reproducible
- * for a given thread count. */
+ * Parallel structure: dense products go to OpenBLAS with the job's threads.
+ * Dense convolution lays a chunk of images' im2col matrices side by side so
+ * each chunk is three large GEMMs; the copies around them are parallel over
+ * images. Sparse convolution (weights as CSR) is data-parallel over images
+ * with one im2col buffer and one gradient partial per thread, reduced in
+ * thread order. Either way results are reproducible for a thread count. */
 #include "sh_layers.h"
 
 #include "sh_common.h"
@@ -110,83 +111,135 @@ static size_t conv_dw_floats(const sh_conv_shape_t *s)
     return (size_t)s->OC * s->C * s->K * s->K + (size_t)s->OC;
 }
 
-size_t sh_conv_scratch_floats(const sh_conv_shape_t *s, int nth)
+/* The dense path works on chunks of images side by side: one im2col matrix
+ * (CKK, nb*P) and one output block (OC, nb*P) per chunk, so each layer is a
+ * few large GEMMs instead of a small one per image. A chunk holds at most
+ * this many floats. */
+#define CONV_CHUNK_FLOATS ((size_t)4 << 20)
+
+static int conv_chunk(const sh_conv_shape_t *s)
 {
-    return (size_t)nth * (conv_col_floats(s) + conv_dw_floats(s));
+    size_t per_image = ((size_t)s->C * s->K * s->K + (size_t)s->OC) * s->OH * s->OW;
+    size_t nb = CONV_CHUNK_FLOATS / per_image;
+    return nb < 1 ? 1 : nb > 4096 ? 4096 : (int)nb;
 }
 
-void sh_im2col(float *col, const float *img, const sh_conv_shape_t *s)
+size_t sh_conv_scratch_floats(const sh_conv_shape_t *s, int nth)
 {
-    const int K = s->K, OH = s->OH, OW = s->OW;
+    size_t sparse = (size_t)nth * (conv_col_floats(s) + conv_dw_floats(s));
+    size_t dense = (size_t)conv_chunk(s) * ((size_t)s->C * s->K * s->K + (size_t)s->OC) *
+                   s->OH * s->OW;
+    return sparse > dense ? sparse : dense;
+}
+
+/* Output columns [*lo, *hi) of kernel column kx read inside the image; the
+ * rest fall in the zero padding. */
+static void valid_cols(const sh_conv_shape_t *s, int kx, int *lo, int *hi)
+{
+    int first = s->pad - kx; /* ox * stride >= pad - kx */
+    *lo = first <= 0 ? 0 : (first + s->stride - 1) / s->stride;
+    int last = s->W - 1 + s->pad - kx; /* ox * stride <= W - 1 + pad - kx */
+    *hi = last < 0 ? 0 : SH_MIN(s->OW, last / s->stride + 1);
+    if (*lo > *hi)
+        *lo = *hi;
+}
+
+/* im2col with rows `ld` floats apart (several images side by side). Each
+ * output row is a zero prefix, a run copied from one input row (contiguous
+ * for stride 1) and a zero suffix, so there is no per-element bounds test. */
+static void im2col_ld(float *col, size_t ld, const float *img, const sh_conv_shape_t *s)
+{
+    const int K = s->K, OH = s->OH, OW = s->OW, st = s->stride;
     for (int c = 0; c < s->C; c++)
         for (int ky = 0; ky < K; ky++)
             for (int kx = 0; kx < K; kx++) {
-                float *dst = col + ((size_t)(c * K + ky) * K + kx) * OH * OW;
+                float *dst = col + ((size_t)(c * K + ky) * K + kx) * ld;
                 const float *plane = img + (size_t)c * s->H * s->W;
+                int lo, hi;
+                valid_cols(s, kx, &lo, &hi);
                 for (int oy = 0; oy < OH; oy++) {
-                    int iy = oy * s->stride - s->pad + ky;
+                    int iy = oy * st - s->pad + ky;
                     float *drow = dst + (size_t)oy * OW;
                     if (iy < 0 || iy >= s->H) {
                         memset(drow, 0, sizeof(float) * (size_t)OW);
                         continue;
                     }
+                    /* For ox in [lo, hi), ix = ox * st + kx - pad is in [0, W). */
                     const float *srow = plane + (size_t)iy * s->W;
-                    for (int ox = 0; ox < OW; ox++) {
-                        int ix = ox * s->stride - s->pad + kx;
-                        drow[ox] = (ix >= 0 && ix < s->W) ? srow[ix] : 0.0f;
+                    const int shift = kx - s->pad;
+                    for (int ox = 0; ox < lo; ox++)
+                        drow[ox] = 0.0f;
+                    if (st == 1) {
+                        for (int ox = lo; ox < hi; ox++) /* short rows: no memcpy call */
+                            drow[ox] = srow[ox + shift];
+                    } else {
+                        for (int ox = lo; ox < hi; ox++)
+                            drow[ox] = srow[ox * st + shift];
                     }
+                    for (int ox = hi; ox < OW; ox++)
+                        drow[ox] = 0.0f;
+                }
+            }
+}
+
+void sh_im2col(float *col, const float *img, const sh_conv_shape_t *s)
+{
+    im2col_ld(col, (size_t)s->OH * s->OW, img, s);
+}
+
+static void col2im_add_ld(float *img, const float *col, size_t ld, const sh_conv_shape_t *s)
+{
+    const int K = s->K, OH = s->OH, OW = s->OW, st = s->stride;
+    for (int c = 0; c < s->C; c++)
+        for (int ky = 0; ky < K; ky++)
+            for (int kx = 0; kx < K; kx++) {
+                const float *src = col + ((size_t)(c * K + ky) * K + kx) * ld;
+                float *plane = img + (size_t)c * s->H * s->W;
+                int lo, hi;
+                valid_cols(s, kx, &lo, &hi);
+                for (int oy = 0; oy < OH; oy++) {
+                    int iy = oy * st - s->pad + ky;
+                    if (iy < 0 || iy >= s->H)
+                        continue;
+                    float *drow = plane + (size_t)iy * s->W;
+                    const float *srow = src + (size_t)oy * OW;
+                    const int shift = kx - s->pad;
+                    for (int ox = lo; ox < hi; ox++)
+                        drow[ox * st + shift] += srow[ox];
                 }
             }
 }
 
 void sh_col2im_add(float *img, const float *col, const sh_conv_shape_t *s)
 {
-    const int K = s->K, OH = s->OH, OW = s->OW;
-    for (int c = 0; c < s->C; c++)
-        for (int ky = 0; ky < K; ky++)
-            for (int kx = 0; kx < K; kx++) {
-                const float *src = col + ((size_t)(c * K + ky) * K + kx) * OH * OW;
-                float *plane = img + (size_t)c * s->H * s->W;
-                for (int oy = 0; oy < OH; oy++) {
-                    int iy = oy * s->stride - s->pad + ky;
-                    if (iy < 0 || iy >= s->H)
-                        continue;
-                    float *drow = plane + (size_t)iy * s->W;
-                    const float *srow = src + (size_t)oy * OW;
-                    for (int ox = 0; ox < OW; ox++) {
-                        int ix = ox * s->stride - s->pad + kx;
-                        if (ix >= 0 && ix < s->W)
-                            drow[ix] += srow[ox];
-                    }
-                }
-            }
+    col2im_add_ld(img, col, (size_t)s->OH * s->OW, s);
 }
 
 void sh_conv2d_forward(float *out, const float *in, const float *w, const float *b,
                        int B, const sh_conv_shape_t *s, float *scratch, int nth)
 {
-    const int P = s->OH * s->OW, CKK = s->C * s->K * s->K;
-    const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)s->OC * P;
-    const size_t per_thread = conv_col_floats(s) + conv_dw_floats(s);
+    const int P = s->OH * s->OW, CKK = s->C * s->K * s->K, OC = s->OC;
+    const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)OC * P;
+    const int cap = conv_chunk(s);
+    for (int i0 = 0; i0 < B; i0 += cap) {
+        const int nb = SH_MIN(cap, B - i0);
+        const size_t ld = (size_t)nb * P;
+        float *col = scratch, *outc = scratch + (size_t)CKK * ld;
 #pragma omp parallel for schedule(static) num_threads(nth)
-    for (int i = 0; i < B; i++) {
-        const float *img = in + (size_t)i * in_sz;
-        float *o = out + (size_t)i * out_sz;
-        const float *col = img;
-        if (!conv_is_pointwise(s)) {
-            float *buf = scratch + (size_t)omp_get_thread_num() * per_thread;
-            sh_im2col(buf, img, s);
-            col = buf;
-        }
-        float beta = 0.0f;
-        if (b) {
-            for (int oc = 0; oc < s->OC; oc++)
+        for (int i = 0; i < nb; i++)
+            im2col_ld(col + (size_t)i * P, ld, in + (size_t)(i0 + i) * in_sz, s);
+        /* outc (OC, nb*P) = w (OC, CKK) col (CKK, nb*P) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)ld, CKK, 1.0f, w, CKK,
+                    col, (int)ld, 0.0f, outc, (int)ld);
+#pragma omp parallel for schedule(static) num_threads(nth)
+        for (int i = 0; i < nb; i++)
+            for (int oc = 0; oc < OC; oc++) {
+                const float *src = outc + (size_t)oc * ld + (size_t)i * P;
+                float *dst = out + (size_t)(i0 + i) * out_sz + (size_t)oc * P;
+                const float bias = b ? b[oc] : 0.0f;
                 for (int p = 0; p < P; p++)
-                    o[(size_t)oc * P + p] = b[oc];
-            beta = 1.0f;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->OC, P, CKK,
-                    1.0f, w, CKK, col, P, beta, o, P);
+                    dst[p] = src[p] + bias;
+            }
     }
 }
 
@@ -196,61 +249,39 @@ void sh_conv2d_backward(float *din, float *dw, float *db, const float *dout,
 {
     const int P = s->OH * s->OW, CKK = s->C * s->K * s->K, OC = s->OC;
     const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)OC * P;
-    const size_t col_n = conv_col_floats(s), dw_n = conv_dw_floats(s);
-    const size_t per_thread = col_n + dw_n;
-    int team = 1;
-#pragma omp parallel num_threads(nth)
-    {
-        const int t = omp_get_thread_num();
-#pragma omp single
-        team = omp_get_num_threads();
-        float *col_buf = scratch + (size_t)t * per_thread;
-        float *pdw = col_buf + col_n;      /* (OC, CKK) */
-        float *pdb = pdw + (size_t)OC * CKK; /* (OC) */
-        memset(pdw, 0, sizeof(float) * dw_n);
-#pragma omp for schedule(static)
-        for (int i = 0; i < B; i++) {
-            const float *img = in + (size_t)i * in_sz;
-            const float *g = dout + (size_t)i * out_sz;
-            const float *col = img;
-            if (!conv_is_pointwise(s)) {
-                sh_im2col(col_buf, img, s);
-                col = col_buf;
-            }
-            /* dw (OC,CKK) += g (OC,P) col^T (P,CKK) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, CKK, P, 1.0f,
-                        g, P, col, P, 1.0f, pdw, CKK);
+    const int cap = conv_chunk(s);
+    for (int i0 = 0; i0 < B; i0 += cap) {
+        const int nb = SH_MIN(cap, B - i0);
+        const size_t ld = (size_t)nb * P;
+        float *col = scratch, *gc = scratch + (size_t)CKK * ld;
+#pragma omp parallel for schedule(static) num_threads(nth)
+        for (int i = 0; i < nb; i++) {
+            im2col_ld(col + (size_t)i * P, ld, in + (size_t)(i0 + i) * in_sz, s);
+            for (int oc = 0; oc < OC; oc++)
+                memcpy(gc + (size_t)oc * ld + (size_t)i * P,
+                       dout + (size_t)(i0 + i) * out_sz + (size_t)oc * P, sizeof(float) * P);
+        }
+        /* dw (OC, CKK) += gc (OC, nb*P) col^T (nb*P, CKK) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, CKK, (int)ld, 1.0f, gc,
+                    (int)ld, col, (int)ld, 1.0f, dw, CKK);
+        if (db) {
+#pragma omp parallel for schedule(static) num_threads(nth)
             for (int oc = 0; oc < OC; oc++) {
                 float acc = 0.0f;
-                for (int p = 0; p < P; p++)
-                    acc += g[(size_t)oc * P + p];
-                pdb[oc] += acc;
-            }
-            if (!din)
-                continue;
-            float *dimg = din + (size_t)i * in_sz;
-            if (conv_is_pointwise(s)) {
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, P, OC,
-                            1.0f, w, CKK, g, P, 1.0f, dimg, P);
-            } else {
-                /* dcol (CKK,P) = w^T (CKK,OC) g (OC,P), reusing the col buffer */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, P, OC,
-                            1.0f, w, CKK, g, P, 0.0f, col_buf, P);
-                sh_col2im_add(dimg, col_buf, s);
+                const float *g = gc + (size_t)oc * ld;
+                for (size_t j = 0; j < ld; j++)
+                    acc += g[j];
+                db[oc] += acc;
             }
         }
-    }
-    /* Reduce the partials in thread order: same thread count, same bits. */
-    const size_t n_w = (size_t)OC * CKK;
+        if (!din)
+            continue;
+        /* dcol (CKK, nb*P) = w^T (CKK, OC) gc (OC, nb*P), into the col buffer */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, (int)ld, OC, 1.0f, w, CKK, gc,
+                    (int)ld, 0.0f, col, (int)ld);
 #pragma omp parallel for schedule(static) num_threads(nth)
-    for (size_t j = 0; j < n_w + (size_t)OC; j++) {
-        float acc = 0.0f;
-        for (int t = 0; t < team; t++)
-            acc += scratch[(size_t)t * per_thread + col_n + j];
-        if (j < n_w)
-            dw[j] += acc;
-        else if (db)
-            db[j - n_w] += acc;
+        for (int i = 0; i < nb; i++)
+            col2im_add_ld(din + (size_t)(i0 + i) * in_sz, col + (size_t)i * P, ld, s);
     }
 }
 

@@ -36,7 +36,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!same(r.test_accuracy, again.test_accuracy) || !same(r.test_loss, again.test_loss) ||
         !same(r.val_accuracy, again.val_accuracy) || !same(r.val_loss, again.val_loss) ||
         !same(r.train_loss, again.train_loss) || !same(r.density, again.density) ||
-        !same(r.seconds, again.seconds) || r.alive != again.alive ||
+        !same(r.seconds, again.seconds) || !same(r.compression, again.compression) ||
+        !same(r.model_accuracy, again.model_accuracy) || r.model_bytes != again.model_bytes ||
+        r.alive != again.alive ||
         r.prunable != again.prunable || r.epochs != again.epochs) {
         fprintf(stderr, "result changed on a round trip\n%s\n", json);
         abort();

@@ -1,8 +1,8 @@
 /* gen_seeds.c - writes the seed corpora of the fuzz targets that need real
  * encoder output: checkpoints (ckpt), msgpack samples (mpack), job specs
  * expanded from sweeps (jobspec), sweeps (sweep), results (result), IDX /
- * CIFAR-10 files (idx) and wire messages (wire). The doc corpus is written
- * by hand.
+ * CIFAR-10 files (idx), wire messages (wire) and compressed models (shm).
+ * The doc corpus is written by hand.
  *
  *   fuzz_gen_seeds SOURCE_DIR CORPUS_DIR
  *
@@ -11,7 +11,9 @@
  * output is deterministic, so rerunning it changes nothing. */
 #include "sh_ckpt.h"
 #include "sh_mpack.h"
+#include "sh_prune.h"
 #include "sh_results.h"
+#include "sh_shm.h"
 #include "sh_sweep.h"
 #include "sh_wire.h"
 
@@ -115,7 +117,10 @@ static void ckpt_seed(const char *name, const char *arch, int c, int h, int w, i
     if (sh_model_new(&m, arch, c, h, w, classes, &err) != SH_OK)
         die(err.msg);
     fill_model(m, 7, opt == SH_OPT_ADAM);
-    sh_ckpt_meta_t meta = {.seed = 7, .epoch = 3, .opt = opt, .hparams = (char *)hparams};
+    /* SGD seeds also carry the input normalization (the "norm" key). */
+    sh_ckpt_meta_t meta = {.seed = 7, .epoch = 3, .opt = opt, .hparams = (char *)hparams,
+                           .has_norm = opt == SH_OPT_SGD,
+                           .norm = {.c = c, .mean = {0.2860f}, .std = {0.3530f}}};
     char *data;
     size_t len;
     if (sh_ckpt_encode(m, &meta, &data, &len, &err) != SH_OK)
@@ -166,6 +171,34 @@ static void ckpt_nil_opt_seed(const char *name)
     size_t params = find_key(sb.data, sb.size, "params");
     write_seed("ckpt", "truncated-after-tensors", sb.data, params);
     msgpack_sbuffer_destroy(&sb);
+    free(data);
+    sh_model_destroy(&m);
+}
+
+/* ---- compressed models ------------------------------------------------------- */
+
+/* lenet5 pruned to `density`, so the encoder picks dense, bitmask, csr or
+ * rice per tensor; one seed per value precision. */
+static void shm_seed(const char *name, double density, sh_values_t values)
+{
+    sh_model_t *m;
+    sh_err_t err;
+    if (sh_model_new(&m, "lenet5", 1, 12, 12, 10, &err) != SH_OK)
+        die(err.msg);
+    sh_model_init(m, 5, 0);
+    if (density < 1) {
+        sh_prune_plan_t plan = {.method = SH_PRUNE_MAGNITUDE, .scope = SH_SCOPE_GLOBAL,
+                                .density = density};
+        sh_prune(m, &plan, NULL);
+    }
+    sh_shm_meta_t meta = {.norm = {.c = 1, .mean = {0.2860f}, .std = {0.3530f}},
+                          .test_accuracy = 0.875};
+    snprintf(meta.job, sizeof meta.job, "%064d", 7);
+    char *data;
+    size_t len;
+    if (sh_shm_encode(m, &meta, values, &data, &len, &err) != SH_OK)
+        die(err.msg);
+    write_seed("shm", name, data, len);
     free(data);
     sh_model_destroy(&m);
 }
@@ -536,5 +569,9 @@ int main(int argc, char **argv)
     result_seeds();
     idx_seeds();
     wire_seeds();
+    shm_seed("lenet5-dense-fp32", 1.0, SH_VAL_FP32);
+    shm_seed("lenet5-d50-fp16", 0.5, SH_VAL_FP16);
+    shm_seed("lenet5-d10-int8", 0.1, SH_VAL_INT8);
+    shm_seed("lenet5-d02-int8", 0.02, SH_VAL_INT8);
     return 0;
 }

@@ -29,3 +29,7 @@ add_test(NAME integration.s3_broker
           $<TARGET_FILE:shears-broker-bin> $<TARGET_FILE:shears-worker-bin>)
 set_tests_properties(integration.s3_broker PROPERTIES
   LABELS "integration;s3" TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}")
+add_test(NAME integration.shm_python
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/shm_python.sh $<TARGET_FILE:shears>)
+set_tests_properties(integration.shm_python PROPERTIES
+  LABELS integration TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}")
