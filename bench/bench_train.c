@@ -11,6 +11,9 @@
 #include "sh_layers.h"
 #include "sh_model.h"
 #include "sh_prune.h"
+#include "sh_ckpt.h"
+#include "sh_shm.h"
+#include <math.h>
 #include "sh_rng.h"
 #include "sh_train.h"
 
@@ -214,8 +217,122 @@ static int bench_sparse(const char *arch, int threads, int steps)
     return 0;
 }
 
+/* Inference latency (evaluation mode, one thread): dense kernels against
+ * sparse ones at several densities, batch 1 and batch 64. */
+static int bench_infer(const char *arch)
+{
+    static const double densities[] = {1.0, 0.5, 0.2, 0.1, 0.05, 0.02};
+    static const int batches[] = {1, 64};
+    omp_set_num_threads(1);
+    sh_err_t err;
+    printf("%-14s %6s %8s %14s %14s %8s\n", "model", "batch", "density", "dense us",
+           "sparse us", "ratio");
+    for (int bi = 0; bi < 2; bi++)
+        for (size_t k = 0; k < sizeof densities / sizeof densities[0]; k++) {
+            const int B = batches[bi];
+            double us[2];
+            for (int sparse = 0; sparse < 2; sparse++) {
+                sh_model_t *m;
+                sh_model_new(&m, arch, 1, 28, 28, 10, &err);
+                sh_model_init(m, 1, 0);
+                sh_prune_plan_t plan = {.method = SH_PRUNE_MAGNITUDE, .scope = SH_SCOPE_GLOBAL,
+                                        .density = densities[k]};
+                sh_prune(m, &plan, &err);
+                sh_model_set_sparse(m, sparse ? 1.01 : 0.0);
+                sh_model_reserve(m, B);
+                float *x = filled((size_t)B * 784);
+                int reps = B == 1 ? 2000 : 100;
+                double best = 1e30;
+                for (int round = 0; round < 5; round++) {
+                    double t0 = sh_now();
+                    for (int r = 0; r < reps; r++)
+                        sh_model_forward(m, x, B, 0);
+                    double dt = (sh_now() - t0) / reps;
+                    best = dt < best ? dt : best;
+                }
+                us[sparse] = 1e6 * best;
+                free(x);
+                sh_model_destroy(&m);
+            }
+            printf("%-14s %6d %7.0f%% %14.2f %14.2f %8.2f\n", arch, B, 100 * densities[k], us[0],
+                   us[1], us[1] / us[0]);
+        }
+    return 0;
+}
+
+/* File sizes of one trained LeNet-300-100 pruned (one-shot) to several
+ * densities: dense fp32, classic CSR fp32 (32-bit column indices and row
+ * pointers), and the .shm writer's best encoding with fp16 and int8 values. */
+static int bench_sizes(void)
+{
+    const char *dir = getenv("SHEARS_FMNIST");
+    sh_dataset_t train, test;
+    sh_err_t err;
+    if (sh_dataset_load_dir("fashion-mnist", dir ? dir : "/usr/share/datasets/fashion-mnist",
+                            &train, &test, &err) != SH_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    sh_norm_t norm;
+    sh_norm_compute(&norm, &train);
+    sh_model_t *dense;
+    sh_model_new(&dense, "lenet_300_100", 1, 28, 28, 10, &err);
+    sh_model_init(dense, 1, 0);
+    sh_train_cfg_t cfg = {
+        .data = &train, .norm = &norm, .batch = 128,
+        .opt = {.kind = SH_OPT_SGD, .momentum = 0.9f, .weight_decay = 1e-4f},
+        .sched = {.kind = SH_SCHED_CONSTANT, .lr = 0.1}, .seed = 1, .epoch_begin = 0,
+        .epoch_end = 3,
+    };
+    sh_train(dense, &cfg, &err);
+    static const double densities[] = {1.0, 0.5, 0.2, 0.1, 0.05, 0.02};
+    printf("| density | dense fp32 | CSR fp32 | best fp16 | best int8 | int8 vs dense fp32 |\n");
+    printf("|---:|---:|---:|---:|---:|---:|\n");
+    for (size_t k = 0; k < sizeof densities / sizeof densities[0]; k++) {
+        sh_ckpt_meta_t cm;
+        char *ck;
+        size_t ck_len;
+        sh_ckpt_meta_t meta = {.seed = 1};
+        sh_ckpt_encode(dense, &meta, &ck, &ck_len, &err);
+        sh_model_t *m;
+        sh_ckpt_decode(&m, &cm, ck, ck_len, &err);
+        free(ck);
+        sh_ckpt_meta_clear(&cm);
+        sh_prune_plan_t plan = {.method = SH_PRUNE_MAGNITUDE, .scope = SH_SCOPE_GLOBAL,
+                                .density = densities[k]};
+        sh_prune(m, &plan, &err);
+        size_t csr = 0;
+        for (int t = 0; t < m->n_tensors; t++) {
+            const sh_tensor_t *tt = &m->tensors[t];
+            size_t alive = sh_tensor_alive(m, t);
+            csr += tt->prunable ? alive * 8 + ((size_t)tt->shape[0] + 1) * 4 : tt->numel * 4;
+        }
+        size_t sizes[2];
+        for (int v = 0; v < 2; v++) {
+            sh_shm_meta_t sm = {.norm = norm, .test_accuracy = NAN};
+            char *data;
+            size_t len;
+            sh_shm_encode(m, &sm, v ? SH_VAL_INT8 : SH_VAL_FP16, &data, &len, &err);
+            free(data);
+            sizes[v] = len;
+        }
+        size_t d = sh_shm_dense_bytes(m);
+        printf("| %.0f%% | %zu | %zu | %zu | %zu | %.1fx |\n", 100 * densities[k], d, csr,
+               sizes[0], sizes[1], (double)d / (double)sizes[1]);
+        sh_model_destroy(&m);
+    }
+    sh_model_destroy(&dense);
+    sh_dataset_free(&train);
+    sh_dataset_free(&test);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && !strcmp(argv[1], "infer"))
+        return bench_infer(argv[2]);
+    if (argc == 2 && !strcmp(argv[1], "sizes"))
+        return bench_sizes();
     if (argc == 5 && !strcmp(argv[1], "sparse"))
         return bench_sparse(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (argc == 5 && !strcmp(argv[1], "epoch"))
@@ -223,6 +340,6 @@ int main(int argc, char **argv)
     if (argc == 3 && !strcmp(argv[1], "layers"))
         return bench_layers(atoi(argv[2]));
     fprintf(stderr, "usage: bench_train epoch MODEL THREADS EPOCHS | layers THREADS |"
-                    " sparse MODEL THREADS STEPS\n");
+                    " sparse MODEL THREADS STEPS | infer MODEL | sizes\n");
     return 2;
 }

@@ -559,11 +559,15 @@ static sh_csr_t *sparse_weights(sh_model_t *m, sh_op_t *op)
                 free(op->csr);
                 op->csr = NULL; /* out of memory: the dense path still works */
             }
+            op->csr_values = m->param_version;
         }
         return op->csr;
     }
-    if (op->csr)
+    /* Values change only when the optimizer steps (inference never pays). */
+    if (op->csr && op->csr_values != m->param_version) {
         sh_csr_refresh(op->csr, m->params + t->offset);
+        op->csr_values = m->param_version;
+    }
     return op->csr;
 }
 
@@ -591,11 +595,17 @@ static void linear_forward_sparse(sh_model_t *m, const sh_op_t *op, float *out, 
                                   int B)
 {
     const int C = op->C * op->H * op->W, OC = op->OC;
+    const float *bias = m->params + m->tensors[op->b].offset;
+    if (B == 1) { /* batch-1 inference: a plain SpMV, no transposes */
+        sh_spmv(out, op->csr, in);
+        for (int o = 0; o < OC; o++)
+            out[o] += bias[o];
+        return;
+    }
     float *inT = sparse_scratch(m, (size_t)B * (C + OC)), *outT = inT + (size_t)B * C;
     sh_transpose(inT, in, B, C);
     sh_spmm(outT, op->csr, inT, B, 0);
     sh_transpose(out, outT, OC, B);
-    const float *bias = m->params + m->tensors[op->b].offset;
     for (int i = 0; i < B; i++)
         for (int o = 0; o < OC; o++)
             out[(size_t)i * OC + o] += bias[o];

@@ -50,6 +50,7 @@ typedef struct {
     size_t argmax_offset;   /* SH_OP_MAXPOOL2D: int32 per output element */
     sh_csr_t *csr;          /* live weights as CSR when below the crossover */
     unsigned csr_version;   /* mask version csr was decided for */
+    unsigned csr_values;    /* parameter version its values were gathered at */
 } sh_op_t;
 
 typedef struct sh_model sh_model_t;
@@ -88,6 +89,8 @@ struct sh_model {
     float *scratch;
 
     unsigned mask_version; /* bumped whenever the mask changes */
+    unsigned param_version; /* bumped by every optimizer step; code that writes
+                               params directly calls sh_model_apply_mask */
     double sparse_below;  /* layers with density below this use sparse kernels */
     float *sparse_ws;     /* scratch for the sparse paths */
     size_t sparse_ws_n;
@@ -164,7 +167,7 @@ int sh_model_find_tensor(const sh_model_t *m, const char *name);
  * SH_SPARSE_BELOW, is the crossover measured in bench/ (docs/BENCHMARKS.md);
  * the environment variable SHEARS_SPARSE_BELOW overrides it at model
  * creation. Results match the dense path within float rounding. */
-#define SH_SPARSE_BELOW 0.35
+#define SH_SPARSE_BELOW 0.2
 void sh_model_set_sparse(sh_model_t *m, double below);
 /* Number of layers currently on the sparse path. */
 int sh_model_sparse_layers(sh_model_t *m);

@@ -40,6 +40,7 @@ void sh_optim_reset(sh_model_t *m)
 void sh_optim_step(const sh_optim_t *opt, sh_model_t *m, float lr)
 {
     const long t = ++m->opt_steps;
+    m->param_version++;
     const size_t words = sh_mask_words(m->n_params);
     const float wd = opt->weight_decay;
     float *w = m->params, *g = m->grads, *buf = m->opt_m;
