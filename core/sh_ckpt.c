@@ -5,6 +5,7 @@
 #include "sh_file.h"
 #include "sh_mpack.h"
 
+#include <math.h>
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,9 +317,19 @@ sh_status_t sh_ckpt_decode(sh_model_t **out, sh_ckpt_meta_t *meta, const void *d
     else if (strcmp(f.opt, "none") != 0)
         return sh_fail(err, SH_EFORMAT, "unknown optimizer '%s' in checkpoint", f.opt);
 
+    /* Sizes first: the header alone may describe a model of gigabytes, and
+     * the blobs that must match it are bounded by the bytes given. */
+    size_t n_params, n_buffers;
+    sh_status_t st = sh_model_sizes(f.arch, (int)f.input[0], (int)f.input[1],
+                                    (int)f.input[2], (int)f.classes, &n_params, &n_buffers,
+                                    err);
+    if (st == SH_OK && (f.params_n != sizeof(float) * n_params ||
+                        f.buffers_n != sizeof(float) * n_buffers))
+        return sh_fail(err, SH_EFORMAT, "a state blob has the wrong size for the architecture");
     sh_model_t *m;
-    sh_status_t st = sh_model_new(&m, f.arch, (int)f.input[0], (int)f.input[1],
-                                  (int)f.input[2], (int)f.classes, err);
+    if (st == SH_OK)
+        st = sh_model_new(&m, f.arch, (int)f.input[0], (int)f.input[1], (int)f.input[2],
+                          (int)f.classes, err);
     if (st != SH_OK) {
         sh_err_prefix(err, "checkpoint");
         return SH_EFORMAT;
@@ -382,6 +393,17 @@ sh_status_t sh_ckpt_decode(sh_model_t **out, sh_ckpt_meta_t *meta, const void *d
     meta->epoch = (int)f.epoch;
     meta->opt = opt;
     meta->hparams = hp;
+    if (f.n_norm && f.n_norm != 2 * (int)f.input[0]) {
+        sh_model_destroy(&m);
+        free(hp);
+        return sh_fail(err, SH_EFORMAT, "norm must hold a mean and a std per input channel");
+    }
+    for (int j = 0; j < f.n_norm; j++)
+        if (!isfinite(f.norm[j]) || (j >= f.n_norm / 2 && !(f.norm[j] > 0))) {
+            sh_model_destroy(&m);
+            free(hp);
+            return sh_fail(err, SH_EFORMAT, "norm values must be finite, std positive");
+        }
     if (f.n_norm == 2 * (int)f.input[0]) {
         meta->has_norm = 1;
         meta->norm.c = (int)f.input[0];

@@ -332,8 +332,9 @@ static int build_arch(builder_t *b, const char *arch, int x, int n_classes)
 
 size_t sh_mask_words(size_t n_params) { return (n_params + 63) / 64; }
 
-sh_status_t sh_model_new(sh_model_t **out, const char *arch, int c, int h, int w,
-                         int n_classes, sh_err_t *err)
+/* The op list and tensor table of sh_model_new, without the arenas. */
+static sh_status_t model_build(sh_model_t **out, const char *arch, int c, int h, int w,
+                               int n_classes, sh_err_t *err)
 {
     *out = NULL;
     if (c < 1 || c > 3 || h < 1 || w < 1 || h > 1024 || w > 1024 || n_classes < 2 ||
@@ -363,7 +364,30 @@ sh_status_t sh_model_new(sh_model_t **out, const char *arch, int c, int h, int w
     m->n_buffers = b.n_buffers;
     m->n_saved = b.n_saved;
     m->n_argmax = b.n_argmax;
+    *out = m;
+    return SH_OK;
+}
 
+sh_status_t sh_model_sizes(const char *arch, int c, int h, int w, int n_classes,
+                           size_t *n_params, size_t *n_buffers, sh_err_t *err)
+{
+    sh_model_t *m;
+    sh_status_t st = model_build(&m, arch, c, h, w, n_classes, err);
+    if (st != SH_OK)
+        return st;
+    *n_params = m->n_params;
+    *n_buffers = m->n_buffers;
+    sh_model_destroy(&m);
+    return SH_OK;
+}
+
+sh_status_t sh_model_new(sh_model_t **out, const char *arch, int c, int h, int w,
+                         int n_classes, sh_err_t *err)
+{
+    sh_model_t *m;
+    sh_status_t st = model_build(&m, arch, c, h, w, n_classes, err);
+    if (st != SH_OK)
+        return st;
     m->mask_version = 1;
     m->sparse_below = SH_SPARSE_BELOW;
     const char *env = getenv("SHEARS_SPARSE_BELOW");

@@ -108,6 +108,12 @@ sh_status_t sh_model_new(sh_model_t **out, const char *arch, int c, int h, int w
                          int n_classes, sh_err_t *err);
 void sh_model_destroy(sh_model_t **self_p);
 
+/* Floats in the parameter arena and in the buffers of the model sh_model_new
+ * would build, without allocating either (for checking untrusted sizes
+ * before committing memory). Fails as sh_model_new does. */
+sh_status_t sh_model_sizes(const char *arch, int c, int h, int w, int n_classes,
+                           size_t *n_params, size_t *n_buffers, sh_err_t *err);
+
 /* Lists the known architecture names, NULL-terminated. */
 const char *const *sh_model_archs(void);
 

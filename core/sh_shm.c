@@ -27,6 +27,63 @@ int sh_values_parse(const char *name, sh_values_t *out)
     return -1;
 }
 
+/* ---- IEEE binary16 <-> binary32 (round to nearest even), by bits, so any C11
+ * compiler builds it the same ------------------------------------------------ */
+
+static uint16_t half_from_float(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u, abs = x & 0x7fffffffu;
+    if (abs > 0x7f800000u)
+        return (uint16_t)(sign | 0x7e00u); /* NaN */
+    if (abs >= 0x477ff000u)
+        return (uint16_t)(sign | 0x7c00u); /* rounds to infinity (>= 65520) */
+    int32_t exp = (int32_t)(abs >> 23) - 127 + 15;
+    uint32_t mant = abs & 0x7fffffu;
+    if (exp <= 0) { /* subnormal half, or zero */
+        if (exp < -10)
+            return (uint16_t)sign;
+        mant |= 0x800000u;
+        int shift = 14 - exp;
+        uint32_t h = mant >> shift, rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1u)))
+            h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((uint32_t)exp << 10) | (mant >> 13), rem = mant & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u)))
+        h++; /* a carry into the exponent is the right answer */
+    return (uint16_t)(sign | h);
+}
+
+static float half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, x;
+    if (exp == 0) {
+        if (!mant) {
+            x = sign;
+        } else { /* subnormal: normalize */
+            int e = -1;
+            do {
+                mant <<= 1;
+                e++;
+            } while (!(mant & 0x400u));
+            x = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mant & 0x3ffu) << 13);
+        }
+    } else if (exp == 31) {
+        x = sign | 0x7f800000u | (mant << 13);
+    } else {
+        x = sign | ((exp + 112u) << 23) | (mant << 13);
+    }
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+uint16_t sh_half_from_float(float f) { return half_from_float(f); }
+float sh_half_to_float(uint16_t h) { return half_to_float(h); }
+
 /* ---- growable byte buffers ---------------------------------------------------- */
 
 typedef struct {
@@ -54,7 +111,7 @@ static void put_value(buf_t *b, float v, sh_values_t t, float scale)
     if (t == SH_VAL_FP32) {
         buf_put(b, &v, 4);
     } else if (t == SH_VAL_FP16) {
-        _Float16 h = (_Float16)v;
+        uint16_t h = half_from_float(v);
         buf_put(b, &h, 2);
     } else {
         float q = scale > 0 ? roundf(v / scale) : 0.0f;
@@ -71,9 +128,9 @@ static float get_value(const unsigned char *p, size_t i, sh_values_t t, float sc
         return v;
     }
     if (t == SH_VAL_FP16) {
-        _Float16 h;
+        uint16_t h;
         memcpy(&h, p + 2 * i, 2);
-        return (float)h;
+        return half_to_float(h);
     }
     return (float)(int8_t)p[i] * scale;
 }
@@ -367,9 +424,8 @@ sh_status_t sh_shm_encode(const sh_model_t *m, const sh_shm_meta_t *meta, sh_val
         if (scales) {
             scales16 = sh_xmalloc(scales_bytes);
             for (size_t r = 0; r < rows; r++) {
-                _Float16 hv = (_Float16)scales[r];
-                memcpy(&scales16[r], &hv, 2);
-                scales[r] = (float)hv; /* quantize against the stored scale */
+                scales16[r] = half_from_float(scales[r]);
+                scales[r] = half_to_float(scales16[r]); /* quantize against the stored scale */
             }
         }
         cand_t best = {0}, c = {0};
@@ -553,8 +609,13 @@ static unsigned char *expand(const uint8_t *p, uint32_t len, int deflated, uint6
             free(out);
             return NULL;
         }
-        memcpy(out, p, len);
+        if (len)
+            memcpy(out, p, len);
         return out;
+    }
+    if (!p) {
+        free(out);
+        return NULL;
     }
     uLongf got = (uLongf)want;
     if (uncompress(out, &got, p, len) != Z_OK || got != want) {
@@ -582,10 +643,12 @@ static const char *fill_tensor(sh_model_t *m, int ti, const rtensor_t *rt, uint6
         if (!rt->scales || rt->l_scales != rows * 2)
             return "int8 tensor without one scale per output channel";
         scales = malloc(rows * sizeof(float));
+        if (!scales)
+            return "out of memory";
         for (size_t r = 0; r < rows; r++) {
-            _Float16 hv;
+            uint16_t hv;
             memcpy(&hv, rt->scales + 2 * r, 2);
-            scales[r] = (float)hv;
+            scales[r] = half_to_float(hv);
         }
         for (size_t r = 0; r < rows; r++)
             if (!isfinite(scales[r])) {
@@ -793,15 +856,25 @@ sh_status_t sh_shm_decode(sh_model_t **out, sh_shm_meta_t *meta, const void *dat
             for (uint32_t j = 0; j < nm && !r.failed; j++) {
                 const char *nk;
                 uint32_t nkl, a;
-                sh_mpr_str(&r, &nk, &nkl);
+                if (sh_mpr_str(&r, &nk, &nkl))
+                    break;
                 int is_mean = sh_mpr_key_is(nk, nkl, "mean");
+                if (!is_mean && !sh_mpr_key_is(nk, nkl, "std")) {
+                    sh_mpr_fail(&r, "norm holds only mean and std");
+                    break;
+                }
                 if (sh_mpr_array(&r, &a) || a > 3) {
                     sh_mpr_fail(&r, "norm arrays have one entry per channel");
                     break;
                 }
                 for (uint32_t q = 0; q < a; q++) {
-                    double dv;
-                    sh_mpr_double(&r, &dv);
+                    double dv = 0;
+                    if (sh_mpr_double(&r, &dv))
+                        break;
+                    if (!isfinite(dv) || (!is_mean && !(dv > 0))) {
+                        sh_mpr_fail(&r, "norm values must be finite, std positive");
+                        break;
+                    }
                     (is_mean ? mean : stdv)[q] = (float)dv;
                 }
                 *(is_mean ? &n_mean : &n_std) = (int)a;
@@ -840,6 +913,18 @@ sh_status_t sh_shm_decode(sh_model_t **out, sh_shm_meta_t *meta, const void *dat
             return sh_fail(err, SH_EFORMAT, "model input shape is out of range");
     if (classes < 2 || classes > 100000 || n_mean != input[0] || n_std != input[0])
         return sh_fail(err, SH_EFORMAT, "model header values are out of range");
+    /* Sizes before memory: deflated blobs can claim far more than the file. */
+    size_t n_params, n_buffers;
+    if (sh_model_sizes(arch, (int)input[0], (int)input[1], (int)input[2], (int)classes, &n_params,
+                       &n_buffers, err) != SH_OK) {
+        sh_err_prefix(err, "model");
+        return SH_EFORMAT;
+    }
+    if (n_params > SH_SHM_MAX_PARAMS || buffers_len != sizeof(float) * n_buffers)
+        return sh_fail(err, SH_EFORMAT, "model %s at %lldx%lldx%lld has %zu parameters (limit %zu) "
+                       "or the wrong statistics size", arch, (long long)input[0],
+                       (long long)input[1], (long long)input[2], n_params,
+                       (size_t)SH_SHM_MAX_PARAMS);
     sh_model_t *m;
     if (sh_model_new(&m, arch, (int)input[0], (int)input[1], (int)input[2], (int)classes, err) !=
         SH_OK) {

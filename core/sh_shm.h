@@ -16,6 +16,7 @@
 #define SH_SHM_MAGIC "shears-model"
 #define SH_SHM_VERSION 1
 #define SH_SHM_MAX_BYTES ((size_t)2 << 30)
+#define SH_SHM_MAX_PARAMS ((size_t)1 << 28) /* 1 GiB of float32 */
 
 typedef enum { SH_VAL_FP32 = 0, SH_VAL_FP16, SH_VAL_INT8 } sh_values_t;
 
@@ -57,6 +58,10 @@ sh_status_t sh_shm_decode(sh_model_t **out, sh_shm_meta_t *meta, const void *dat
                           sh_err_t *err);
 sh_status_t sh_shm_load(sh_model_t **out, sh_shm_meta_t *meta, const char *path, sh_err_t *err);
 void sh_shm_meta_free(sh_shm_meta_t *meta);
+
+/* IEEE binary16 conversions (round to nearest even), as stored in .shm. */
+uint16_t sh_half_from_float(float f);
+float sh_half_to_float(uint16_t h);
 
 /* Size of the same model as a dense fp32 .shm (the reference for
  * compression ratios). */

@@ -164,3 +164,26 @@ SH_TEST(shm_rejects_damaged_files)
     sh_model_destroy(&m);
     return 0;
 }
+
+SH_TEST(shm_half_precision_conversions)
+{
+    /* Every binary16 value survives the round trip (NaNs stay NaN). */
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = sh_half_to_float((uint16_t)h);
+        if (isnan(f)) {
+            CHECK(isnan(sh_half_to_float(sh_half_from_float(f))));
+            continue;
+        }
+        CHECK_MSG(sh_half_from_float(f) == (uint16_t)h, "0x%04x", h);
+    }
+    /* Known values and rounding to nearest, ties to even. */
+    CHECK(sh_half_from_float(1.0f) == 0x3c00 && sh_half_from_float(-2.0f) == 0xc000);
+    CHECK(sh_half_from_float(65504.0f) == 0x7bff && sh_half_from_float(65520.0f) == 0x7c00);
+    CHECK(sh_half_from_float(65519.0f) == 0x7bff);
+    CHECK(sh_half_from_float(1.0f + 1.0f / 2048) == 0x3c00);            /* tie: even */
+    CHECK(sh_half_from_float(1.0f + 3.0f / 2048) == 0x3c02);            /* tie: even */
+    CHECK(sh_half_from_float(5.960464477539063e-08f) == 0x0001);        /* smallest subnormal */
+    CHECK(sh_half_from_float(2.9e-08f) == 0x0000 && sh_half_from_float(3.0e-08f) == 0x0001);
+    CHECK(sh_half_to_float(0x3555) == 0.333251953125f);
+    return 0;
+}
