@@ -33,3 +33,17 @@ add_test(NAME integration.shm_python
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/shm_python.sh $<TARGET_FILE:shears>)
 set_tests_properties(integration.shm_python PROPERTIES
   LABELS integration TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}")
+
+# Deployment: containers (docker, compose) and several hosts (namespaces).
+add_test(NAME deploy.netns
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/deploy/netns.sh $<TARGET_FILE:shears>
+          $<TARGET_FILE:shears-broker-bin> $<TARGET_FILE:shears-worker-bin>)
+set_tests_properties(deploy.netns PROPERTIES
+  LABELS "deploy" TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}" RUN_SERIAL TRUE)
+add_test(NAME deploy.docker_compose
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/deploy/docker_compose.sh ${PROJECT_SOURCE_DIR})
+set_tests_properties(deploy.docker_compose PROPERTIES
+  LABELS "deploy;docker" TIMEOUT 1500 RUN_SERIAL TRUE)
+add_test(NAME deploy.k8s_manifests
+  COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/deploy/k8s_check.py ${PROJECT_SOURCE_DIR}/deploy/k8s)
+set_tests_properties(deploy.k8s_manifests PROPERTIES LABELS "deploy" TIMEOUT 60)
