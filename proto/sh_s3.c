@@ -352,6 +352,22 @@ static const char *env_nonempty(const char *name)
     return v && v[0] ? v : NULL;
 }
 
+/* url as it may appear in a message: credentials (userinfo) become "***". */
+static void redact_url(const char *url, char *out, size_t cap)
+{
+    const char *auth = strstr(url, "://");
+    auth = auth ? auth + 3 : url;
+    size_t auth_len = strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (const char *p = auth; p < auth + auth_len; p++)
+        if (*p == '@')
+            at = p;
+    if (at)
+        snprintf(out, cap, "%.*s***%s", (int)(auth - url), url, at);
+    else
+        snprintf(out, cap, "%s", url);
+}
+
 sh_status_t sh_s3_cfg_parse(sh_s3_cfg_t *cfg, const char *url, char *buf, size_t cap,
                             sh_err_t *err)
 {
@@ -364,9 +380,11 @@ sh_status_t sh_s3_cfg_parse(sh_s3_cfg_t *cfg, const char *url, char *buf, size_t
         return sh_fail(err, SH_ENOMEM, "s3: out of memory");
     char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL, *pass = NULL, *path = NULL,
          *query = NULL, *frag = NULL;
+    char shown[160];
+    redact_url(url, shown, sizeof shown);
     CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
     if (uc != CURLUE_OK) {
-        st = sh_fail(err, SH_EARG, "s3: cannot parse URL '%s': %s", url, curl_url_strerror(uc));
+        st = sh_fail(err, SH_EARG, "s3: cannot parse URL '%s': %s", shown, curl_url_strerror(uc));
         goto out;
     }
     scheme = url_part(u, CURLUPART_SCHEME, 0);
@@ -384,25 +402,25 @@ sh_status_t sh_s3_cfg_parse(sh_s3_cfg_t *cfg, const char *url, char *buf, size_t
         http = "https";
     if (!http || !host || !host[0]) {
         st = sh_fail(err, SH_EARG, "s3: URL '%s' is not s3://, http:// or https://HOST/BUCKET",
-                     url);
+                     shown);
         goto out;
     }
     if (query || frag) {
-        st = sh_fail(err, SH_EARG, "s3: URL '%s' has a query or fragment", url);
+        st = sh_fail(err, SH_EARG, "s3: URL '%s' has a query or fragment", shown);
         goto out;
     }
     /* The path is exactly "/BUCKET" or "/BUCKET/". */
     const char *bucket = path && path[0] == '/' ? path + 1 : "";
     size_t blen = strcspn(bucket, "/");
     if (blen == 0 || (bucket[blen] == '/' && bucket[blen + 1] != '\0')) {
-        st = sh_fail(err, SH_EARG, "s3: URL '%s' must name exactly one bucket: .../BUCKET", url);
+        st = sh_fail(err, SH_EARG, "s3: URL '%s' must name exactly one bucket: .../BUCKET", shown);
         goto out;
     }
     const char *access = user && user[0] ? user : env_nonempty("AWS_ACCESS_KEY_ID");
     const char *secret = pass && pass[0] ? pass : env_nonempty("AWS_SECRET_ACCESS_KEY");
     if (!access || !secret) {
         st = sh_fail(err, SH_EARG, "s3: no %s for '%s': give s3://ACCESS:SECRET@HOST/BUCKET "
-                     "or set %s", access ? "secret key" : "access key", url,
+                     "or set %s", access ? "secret key" : "access key", shown,
                      access ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
         goto out;
     }

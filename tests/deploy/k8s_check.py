@@ -2,7 +2,8 @@
 """k8s_check.py DIR - validates deploy/k8s: every manifest parses, has the
 fields Kubernetes requires, and is wired the way shears needs (the workers'
 broker address is the broker Service, threads follow the CPU limit, state
-sits on a volume claim, nothing runs as root). With kubectl and a reachable
+sits on a volume claim, nothing runs as root or writes its root filesystem,
+and only shears pods may reach the broker). With kubectl and a reachable
 cluster it also asks the API server (server-side dry run)."""
 import glob
 import os
@@ -76,6 +77,19 @@ def main(d):
         sc = require(w, "spec.template.spec.securityContext")
         if not sc.get("runAsNonRoot"):
             fail(f"{w['metadata']['name']} may run as root")
+        for c in require(w, "spec.template.spec.containers"):
+            csc = c.get("securityContext", {})
+            if csc.get("allowPrivilegeEscalation") is not False:
+                fail(f"container {c['name']} allows privilege escalation")
+            if not csc.get("readOnlyRootFilesystem"):
+                fail(f"container {c['name']} has a writable root filesystem")
+    pol = kinds.get(("NetworkPolicy", "shears-broker-ingress")) or fail("no NetworkPolicy for the broker")
+    sel = require(pol, "spec.podSelector.matchLabels")
+    if any(labels.get(k) != v for k, v in sel.items()):
+        fail("the NetworkPolicy does not select the broker pods")
+    if not any(p.get("port") == port for rule in require(pol, "spec.ingress")
+               for p in rule.get("ports", [])):
+        fail("the NetworkPolicy does not open the broker's port")
     if require(dep, "spec.replicas") < 1:
         fail("no worker replicas")
     print(f"k8s manifests: {len(docs)} objects valid")

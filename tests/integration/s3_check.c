@@ -162,6 +162,13 @@ static void check_cfg_parse(const char *endpoint, const char *access, const char
         snprintf(name, sizeof name, "cfg_parse rejects '%s'", bad[i]);
         check(st == SH_EARG, name, "got %s", sh_status_str(st));
     }
+    st = sh_s3_cfg_parse(&cfg, "ftp://AKID:TopSecret@host/bkt", buf, sizeof buf, &err);
+    check(st == SH_EARG && !strstr(err.msg, "TopSecret") && !strstr(err.msg, "AKID") &&
+              strstr(err.msg, "ftp://***@host/bkt"),
+          "cfg_parse errors hide the credentials", "%s", err.msg);
+    st = sh_s3_cfg_parse(&cfg, "s3://AKID:TopSecret@host/a/b", buf, sizeof buf, &err);
+    check(st == SH_EARG && !strstr(err.msg, "TopSecret"), "cfg_parse bucket error hides the secret",
+          "%s", err.msg);
     unsetenv("AWS_ACCESS_KEY_ID");
     st = sh_s3_cfg_parse(&cfg, "s3://host:9000/bkt", buf, sizeof buf, &err);
     check(st == SH_EARG && strstr(err.msg, "AWS_ACCESS_KEY_ID"),
