@@ -1,7 +1,11 @@
 /* main.c - runs the registered unit tests: all of them, or those named on the
- * command line. Exit status is the number of failures (capped at 1). */
+ * command line. Exit status is the number of failures (capped at 1). The
+ * scratch directory (sh_test_tmpdir) is removed when every test passed and
+ * kept, with its path printed, when one failed. */
+#define _XOPEN_SOURCE 700
 #include "sh_test.h"
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,18 +30,31 @@ void sh_test_register(const char *name, sh_test_fn fn)
     n_tests++;
 }
 
+static char tmpdir[256];
+
+static const char *made_tmpdir(void)
+{
+    return tmpdir[0] ? tmpdir : NULL;
+}
+
 const char *sh_test_tmpdir(void)
 {
-    static char dir[256];
+    char *dir = tmpdir;
     if (!dir[0]) {
         const char *base = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/shears-unit-XXXXXX", base ? base : "/tmp");
+        snprintf(dir, sizeof tmpdir, "%s/shears-unit-XXXXXX", base ? base : "/tmp");
         if (!mkdtemp(dir)) {
             perror("mkdtemp");
             exit(2);
         }
     }
     return dir;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
 }
 
 static int run(int i)
@@ -73,5 +90,10 @@ int main(int argc, char **argv)
             }
         }
     }
+    const char *dir = made_tmpdir();
+    if (dir && failed)
+        fprintf(stderr, "scratch files kept in %s\n", dir);
+    else if (dir)
+        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return failed ? 1 : 0;
 }
