@@ -42,6 +42,8 @@ if ! docker image inspect debian:bookworm-slim > /dev/null 2>&1; then
     t0=$SECONDS
     debootstrap --variant=minbase bookworm "$TMP/rootfs" http://deb.debian.org/debian \
         > "$TMP/debootstrap.log" 2>&1 || { tail -20 "$TMP/debootstrap.log"; fail "debootstrap"; }
+    # Like Debian's own slim image: no package cache, no package lists.
+    rm -rf "$TMP"/rootfs/var/cache/apt/archives/*.deb "$TMP"/rootfs/var/lib/apt/lists/*
     tar -C "$TMP/rootfs" -c . | docker import - debian:bookworm-slim > /dev/null
     rm -rf "$TMP/rootfs"
     echo "base image built in $((SECONDS - t0)) s"
@@ -63,8 +65,10 @@ for _ in $(seq 60); do
     sleep 1
 done
 [ "$($DC logs broker 2>&1 | grep -c 'joined')" -ge 2 ] || { $DC logs; fail "2 workers joined"; }
-mkdir -m 777 -p "$TMP/out"
-$DC run --rm -v "$TMP/out:/var/lib/shears/out" \
+# The client runs as the image's unprivileged user (SHEARS_USER unset) and
+# writes into a directory that user owns, given by SHEARS_OUT.
+mkdir "$TMP/out" && chown 10001 "$TMP/out"
+SHEARS_OUT="$TMP/out" $DC run --rm \
     -e SHEARS_SETS="--set train.epochs=1 --set prune.rounds=2 --set train.schedule.milestones=[1]" \
     client > "$TMP/client.log" 2>&1 || { cat "$TMP/client.log"; $DC logs; fail "client"; }
 cat "$TMP/client.log"

@@ -28,7 +28,7 @@ for f in metrics.csv metrics.jsonl sweep.yaml; do
     check "$f written" test -s "$out/$f"
 done
 check "11 rows" test "$(tail -n +2 "$out/metrics.csv" | wc -l)" -eq 11
-head -1 "$out/metrics.csv" | grep -q '^job,kind,technique,seed,round,density,target_density,test_accuracy,test_loss,val_accuracy,train_loss,epochs,seconds$' \
+head -1 "$out/metrics.csv" | grep -q '^job,kind,technique,seed,round,density,target_density,test_accuracy,test_loss,val_accuracy,train_loss,epochs,seconds,model_bytes,compression,model_accuracy$' \
     || fail "csv header"
 grep -q '"val_accuracy":0\.' "$out/metrics.jsonl" || fail "validation accuracy reported"
 # Each job has its checkpoint, the epoch-1 rewind point included.
