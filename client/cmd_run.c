@@ -95,13 +95,62 @@ static void *worker_main(void *p)
     return NULL;
 }
 
+/* Following a sweep: the live display, and DIR kept current - the results of
+ * every job are exported as soon as it finishes, so a long sweep's
+ * metrics.csv can be read (and plotted) while it runs. */
+typedef struct {
+    progress_t p;
+    int show;
+    sh_client_t *c; /* a second connection: the first is busy watching */
+    int64_t sweep;
+    const char *out_dir, *store_dir;
+    int exported; /* finished jobs at the last export */
+} follow_t;
+
+/* Fetches the sweep's results into *res (free with sh_results_free and
+ * free(*data)). */
+static sh_status_t fetch_results(sh_client_t *c, int64_t sweep, sh_results_payload_t *res,
+                                 char **data, sh_err_t *err)
+{
+    sh_msg_sweep_req_t req = {.sweep = (uint64_t)sweep};
+    size_t len;
+    sh_status_t st = sh_client_call(c, SH_C_RESULTS, &req, data, &len, NULL, NULL, err);
+    if (st != SH_OK)
+        return st;
+    if ((st = sh_results_decode(res, *data, len, err)) != SH_OK)
+        free(*data);
+    return st;
+}
+
+static void export_now(follow_t *f)
+{
+    sh_err_t err;
+    sh_results_payload_t res;
+    char *data;
+    int files;
+    if (fetch_results(f->c, f->sweep, &res, &data, &err) != SH_OK)
+        return; /* the final export reports errors */
+    sh_export_results(&res, f->out_dir, f->store_dir, f->c, &files, &err);
+    sh_results_free(&res);
+    free(data);
+}
+
 static void on_partial(void *user, const char *data, size_t len)
 {
-    progress_t *p = user;
+    follow_t *f = user;
     sh_status_payload_t s;
-    if (sh_status_decode(&s, data, len, NULL) == SH_OK) {
-        progress_show(p, &s);
-        sh_status_free(&s);
+    if (sh_status_decode(&s, data, len, NULL) != SH_OK)
+        return;
+    if (f->show)
+        progress_show(&f->p, &s);
+    int finished = 0;
+    for (int i = 0; i < s.n_sweeps; i++)
+        if (s.sweeps[i].id == f->sweep)
+            finished = s.sweeps[i].done + s.sweeps[i].skipped + s.sweeps[i].failed;
+    sh_status_free(&s);
+    if (finished > f->exported && f->c) {
+        f->exported = finished;
+        export_now(f);
     }
 }
 
@@ -280,16 +329,17 @@ int cmd_run(int argc, char **argv)
         /* Follow the sweep; replies keep coming while jobs make progress. */
         sh_client_close(&c);
         sh_client_open(&c, ctx, endpoint, 24 * 3600 * 1000, &err);
-        progress_t p;
-        progress_init(&p, stderr, !quiet && isatty(STDERR_FILENO));
+        follow_t f = {.show = !quiet, .sweep = sweep_id, .out_dir = out_dir,
+                      .store_dir = store_dir, .exported = (int)reused};
+        progress_init(&f.p, stderr, !quiet && isatty(STDERR_FILENO));
+        if (sh_client_open(&f.c, ctx, endpoint, 30000, &err) != SH_OK)
+            f.c = NULL;
         sh_msg_sweep_req_t req = {.sweep = (uint64_t)sweep_id};
         char *data;
         size_t len;
-        sh_status_t st = sh_client_call(c, SH_C_WATCH, &req, &data, &len,
-                                        quiet ? NULL : on_partial, &p, &err);
+        sh_status_t st = sh_client_call(c, SH_C_WATCH, &req, &data, &len, on_partial, &f, &err);
         if (st == SH_OK) {
-            if (!quiet)
-                on_partial(&p, data, len);
+            on_partial(&f, data, len);
             free(data);
         } else if (st == SH_ECANCELED || interrupted) {
             rc = EXIT_INTERRUPTED;
@@ -297,18 +347,16 @@ int cmd_run(int argc, char **argv)
             fprintf(stderr, "shears run: %s\n", err.msg);
             rc = EXIT_JOBS_FAILED;
         }
-        progress_free(&p);
+        progress_free(&f.p);
+        sh_client_close(&f.c);
     }
     if (rc == 0 || rc == EXIT_INTERRUPTED) {
         /* Results of whatever finished, exported to DIR. */
         sh_client_close(&c);
         sh_client_open(&c, ctx, endpoint, 30000, &err);
-        sh_msg_sweep_req_t req = {.sweep = (uint64_t)sweep_id};
         char *data;
-        size_t len;
         sh_results_payload_t res;
-        if (sh_client_call(c, SH_C_RESULTS, &req, &data, &len, NULL, NULL, &err) == SH_OK &&
-            sh_results_decode(&res, data, len, &err) == SH_OK) {
+        if (fetch_results(c, sweep_id, &res, &data, &err) == SH_OK) {
             int files;
             if (sh_export_results(&res, out_dir, store_dir, c, &files, &err) != SH_OK)
                 fprintf(stderr, "shears run: writing results: %s\n", err.msg);
