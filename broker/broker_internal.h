@@ -8,6 +8,7 @@
 
 #include "sh_artstore.h"
 #include "sh_broker.h"
+#include "sh_curve.h"
 #include "sh_job.h"
 #include "sh_s3.h"
 #include "sh_store.h"
@@ -86,6 +87,7 @@ typedef struct {
     int *leased;          /* jobs leased to it (job indices) */
     int n_leases, cap_leases;
     sh_upload_t *upload;  /* the artifact it is uploading */
+    char key[SH_Z85_KEY + 1]; /* its CURVE public key, when CURVE is on */
 } worker_t;
 
 typedef struct {
@@ -106,6 +108,8 @@ typedef struct {
     char *body;
     size_t len;
 } outmsg_t;
+
+typedef struct broker_zap broker_zap_t;
 
 typedef struct broker {
     const sh_broker_opts_t *o;
@@ -131,12 +135,22 @@ typedef struct broker {
     outmsg_t *out;
     int n_out, cap_out;
 
+    broker_zap_t *zap;    /* CURVE: the ZAP handler thread */
+    sh_allow_t allow;     /* CURVE: allowed keys and their roles, reread every second */
+    double allow_read;
+    char allow_err[sizeof(sh_err_t)];  /* the last reread's error, logged once */
+
     uint64_t next_lease;
     double now;
     char *chunk;          /* SH_WIRE_CHUNK scratch for reads */
     /* counters for logs and benchmarks */
     uint64_t dispatched, completed;
 } broker_t;
+
+/* ---- CURVE (broker_zap.c) ---------------------------------------------------- */
+sh_status_t broker_zap_start(broker_zap_t **out, void *zctx, const char *allow_dir, FILE *log,
+                             int log_level, sh_err_t *err);
+void broker_zap_stop(broker_zap_t **z);
 
 /* ---- logging --------------------------------------------------------------- */
 void blog(broker_t *b, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -1,5 +1,6 @@
 /* main.c - shears-broker: flags and environment over sh_broker_run. */
 #include "sh_broker.h"
+#include "sh_curve.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -32,10 +33,19 @@ static void usage(FILE *f)
             "                                                          [SHEARS_MAX_ATTEMPTS]\n"
             "  --allow-synthetic    accept synthetic test jobs         [SHEARS_ALLOW_SYNTHETIC=1]\n"
             "  --log-level LEVEL    error, warn, info or debug (info)  [SHEARS_LOG_LEVEL]\n"
+            "  --curve-secret FILE  the broker's CURVE secret key (shears keygen): CURVE\n"
+            "                       on every connection                [SHEARS_CURVE_SECRET]\n"
+            "  --allow DIR          with --curve-secret: DIR/clients/*.pub and\n"
+            "                       DIR/workers/*.pub are the keys let in, reread\n"
+            "                       every second                       [SHEARS_ALLOW]\n"
+            "  --plaintext          serve without CURVE on a non-loopback endpoint\n"
+            "                       (a trusted network only)           [SHEARS_PLAINTEXT=1]\n"
             "  --s3 URL             also keep artifacts in an S3 bucket: s3://KEY:SECRET@HOST:PORT/\n"
             "                       BUCKET (https:// for TLS; keys may come from\n"
             "                       AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)  [SHEARS_S3]\n"
-            "\nThe endpoint is plaintext: bind it to loopback or a trusted network.\n"
+            "\nWithout --curve-secret the endpoint has no authentication and no encryption;\n"
+            "the broker then binds only to loopback (tcp://127.0.0.1, ipc://) unless\n"
+            "--plaintext is given.\n"
             "SIGINT or SIGTERM stops the broker cleanly; state survives any stop.\n");
 }
 
@@ -58,6 +68,14 @@ static int parse_int(const char *s, const char *what, int lo, int hi, int *out)
     return 0;
 }
 
+/* Endpoints only this machine can reach. */
+static int loopback(const char *ep)
+{
+    return !strncmp(ep, "ipc://", 6) || !strncmp(ep, "inproc://", 9) ||
+           !strncmp(ep, "tcp://127.", 10) || !strncmp(ep, "tcp://localhost:", 16) ||
+           !strncmp(ep, "tcp://[::1]:", 12);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -65,7 +83,8 @@ int main(int argc, char **argv)
         {"heartbeat-ms", required_argument, NULL, 'H'}, {"liveness-ms", required_argument, NULL, 'L'},
         {"max-attempts", required_argument, NULL, 'A'}, {"allow-synthetic", no_argument, NULL, 'y'},
         {"log-level", required_argument, NULL, 'l'},   {"help", no_argument, NULL, 'h'},
-        {"s3", required_argument, NULL, '3'},
+        {"s3", required_argument, NULL, '3'},          {"curve-secret", required_argument, NULL, 'k'},
+        {"allow", required_argument, NULL, 'a'},       {"plaintext", no_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     sh_broker_opts_t o = {
@@ -79,6 +98,9 @@ int main(int argc, char **argv)
     const char *level = env_or("SHEARS_LOG_LEVEL", "info");
     const char *hb = env_or("SHEARS_HEARTBEAT_MS", NULL), *lv = env_or("SHEARS_LIVENESS_MS", NULL);
     const char *ma = env_or("SHEARS_MAX_ATTEMPTS", NULL);
+    const char *secret = env_or("SHEARS_CURVE_SECRET", NULL);
+    o.allow_dir = env_or("SHEARS_ALLOW", NULL);
+    int plaintext = !strcmp(env_or("SHEARS_PLAINTEXT", "0"), "1");
     int opt;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -90,6 +112,9 @@ int main(int argc, char **argv)
         case 'y': o.allow_synthetic = 1; break;
         case 'l': level = optarg; break;
         case '3': o.s3 = optarg; break;
+        case 'k': secret = optarg; break;
+        case 'a': o.allow_dir = optarg; break;
+        case 'P': plaintext = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -111,12 +136,31 @@ int main(int argc, char **argv)
         fprintf(stderr, "shears-broker: unknown log level '%s'\n", level);
         return 2;
     }
+    sh_curve_t curve;
+    sh_err_t err;
+    if (secret) {
+        if (!o.allow_dir) {
+            fprintf(stderr, "shears-broker: --curve-secret needs --allow DIR (the keys let in)\n");
+            return 2;
+        }
+        if (sh_curve_load(&curve, secret, NULL, &err) != SH_OK) {
+            fprintf(stderr, "shears-broker: --curve-secret: %s\n", err.msg);
+            return 2;
+        }
+        o.curve = &curve;
+    } else if (o.allow_dir) {
+        fprintf(stderr, "shears-broker: --allow needs --curve-secret FILE\n");
+        return 2;
+    } else if (!plaintext && !loopback(o.bind)) {
+        fprintf(stderr, "shears-broker: refusing to serve %s without CURVE: give --curve-secret "
+                        "FILE --allow DIR, or --plaintext on a trusted network\n", o.bind);
+        return 2;
+    }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     void *ctx = zmq_ctx_new();
-    sh_err_t err;
     sh_status_t st = sh_broker_run(ctx, &o, &err);
     zmq_ctx_term(ctx);
     if (st != SH_OK) {

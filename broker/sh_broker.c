@@ -239,7 +239,7 @@ static void worker_lost(broker_t *b, int w, const char *why)
 }
 
 static void handle_ready(broker_t *b, const unsigned char *id, size_t id_len,
-                         const sh_msg_ready_t *m)
+                         const sh_msg_ready_t *m, zmq_msg_t *msg)
 {
     int w = worker_find(b, id, id_len);
     if (w < 0) {
@@ -264,6 +264,8 @@ static void handle_ready(broker_t *b, const unsigned char *id, size_t id_len,
     }
     worker_t *wk = &b->workers[w];
     memcpy(wk->identity, id, id_len);
+    if (b->o->curve)
+        snprintf(wk->key, sizeof wk->key, "%s", zmq_msg_gets(msg, "User-Id"));
     wk->id_len = id_len;
     snprintf(wk->name, sizeof wk->name, "%s", m->worker);
     wk->threads = (int)SH_MIN(m->threads, 4096);
@@ -434,7 +436,7 @@ static void handle_put(broker_t *b, int w, const sh_msg_put_t *m)
 }
 
 static void handle_worker(broker_t *b, const unsigned char *id, size_t id_len, int cmd,
-                          const void *data, size_t len)
+                          const void *data, size_t len, zmq_msg_t *msg)
 {
     char body[2048];
     sh_err_t err;
@@ -446,7 +448,7 @@ static void handle_worker(broker_t *b, const unsigned char *id, size_t id_len, i
     }
     int w = worker_find(b, id, id_len);
     if (cmd == SH_W_READY) {
-        handle_ready(b, id, id_len, (sh_msg_ready_t *)body);
+        handle_ready(b, id, id_len, (sh_msg_ready_t *)body, msg);
     } else if (w < 0) {
         /* Not registered (the broker restarted, or the worker was declared
          * lost): ask it to introduce itself again. */
@@ -605,6 +607,64 @@ static void periodic(broker_t *b)
         }
 }
 
+/* ---- CURVE: roles per message, allow list reread ------------------------------------ */
+
+/* With CURVE on, every message must come from a key the allow list holds
+ * in the role of the side it speaks for: a client key cannot act as a
+ * worker, and a removed key stops working at the next reread, even on a
+ * connection made before. The ZAP handler put the key in User-Id. */
+static int peer_allowed(broker_t *b, sh_zframes_t *m, const unsigned char *id, size_t id_len)
+{
+    const char *key = zmq_msg_gets(&m->body, "User-Id");
+    const sh_allow_entry_t *e = key ? sh_allow_find(&b->allow, key) : NULL;
+    int role = m->side == 'W' ? SH_ROLE_WORKER : SH_ROLE_CLIENT;
+    if (e && (e->roles & role)) {
+        if (m->side == 'W') {
+            int w = worker_find(b, id, id_len);
+            if (w >= 0 && b->workers[w].alive && strcmp(b->workers[w].key, key) != 0)
+                return 0; /* an identity cannot change keys */
+        }
+        return 1;
+    }
+    const char *what = m->side == 'W' ? "worker" : "client";
+    if (m->side == 'W' && m->cmd != SH_W_READY)
+        blog(b, SH_LOG_DEBUG, "refused a %s message: key not allowed as a worker", sh_cmd_name(m->cmd));
+    else
+        blog(b, SH_LOG_WARN, "refused %s from key %s (%s): not allowed as a %s",
+             sh_cmd_name(m->cmd), key ? key : "(none)", e ? e->name : "unknown", what);
+    queue_error(b, id, id_len, m->side == 'W' ? SH_TAG_WORKER : SH_TAG_CLIENT, 0, "forbidden",
+                "this key is not allowed as a %s", what);
+    return 0;
+}
+
+/* Rereads the allow list; workers whose key lost the worker role are
+ * dropped and their leases requeued. A list that cannot be read leaves the
+ * previous one in force (the ZAP handler refuses everyone meanwhile). */
+static void allow_reread(broker_t *b)
+{
+    sh_allow_t a;
+    sh_err_t err;
+    b->allow_read = b->now;
+    if (sh_allow_load(&a, b->o->allow_dir, &err) != SH_OK) {
+        if (strcmp(err.msg, b->allow_err) != 0)
+            blog(b, SH_LOG_ERROR, "allow list: %s; keeping the previous one", err.msg);
+        snprintf(b->allow_err, sizeof b->allow_err, "%s", err.msg);
+        return;
+    }
+    b->allow_err[0] = '\0';
+    sh_allow_free(&b->allow);
+    b->allow = a;
+    for (int w = 0; w < b->n_workers; w++) {
+        worker_t *wk = &b->workers[w];
+        const sh_allow_entry_t *e = sh_allow_find(&b->allow, wk->key);
+        if (wk->alive && !(e && (e->roles & SH_ROLE_WORKER))) {
+            sh_msg_empty_t e2;
+            send_worker(b, w, SH_BW_RECONNECT, &e2);
+            worker_lost(b, w, "key removed from the allow list");
+        }
+    }
+}
+
 static void handle_message(broker_t *b)
 {
     sh_zframes_t m;
@@ -629,10 +689,14 @@ static void handle_message(broker_t *b)
     }
     const void *data = zmq_msg_data(&m.body);
     size_t len = zmq_msg_size(&m.body);
+    if (b->o->curve && !peer_allowed(b, &m, id, id_len)) {
+        sh_zframes_close(&m);
+        return;
+    }
     if (m.side == 'C' && sh_wire_cmd_from(m.cmd, 'C'))
         handle_client(b, id, id_len, m.cmd, data, len);
     else if (m.side == 'W' && sh_wire_cmd_from(m.cmd, 'W'))
-        handle_worker(b, id, id_len, m.cmd, data, len);
+        handle_worker(b, id, id_len, m.cmd, data, len, &m.body);
     else
         queue_error(b, id, id_len, m.side == 'W' ? SH_TAG_WORKER : SH_TAG_CLIENT, 0,
                     "bad-request", "command %s is not accepted from this side",
@@ -681,11 +745,38 @@ sh_status_t sh_broker_run(void *zctx, const sh_broker_opts_t *opts, sh_err_t *er
     commit(&b);
     b.sock = zmq_socket(zctx, ZMQ_ROUTER);
     sh_zsock_limits(b.sock, 1);
+    if (o.curve) {
+        /* The ZAP handler is up before the endpoint exists: no handshake
+         * ever happens without it. */
+        if (!o.allow_dir) {
+            st = sh_fail(err, SH_EARG, "CURVE needs an allow directory");
+            goto done;
+        }
+        if ((st = broker_zap_start(&b.zap, zctx, o.allow_dir, o.log, o.log_level, err)) != SH_OK)
+            goto done;
+        allow_reread(&b);
+        if (sh_curve_server_socket(b.sock, o.curve) != 0) {
+            st = sh_fail(err, SH_EIO, "cannot enable CURVE: %s", zmq_strerror(errno));
+            goto done;
+        }
+    }
     if (zmq_bind(b.sock, o.bind) != 0) {
         st = sh_fail(err, SH_EIO, "cannot bind %s: %s", o.bind, zmq_strerror(errno));
         goto done;
     }
-    blog(&b, SH_LOG_INFO, "listening on %s (plaintext), state in %s", o.bind, o.state_dir);
+    if (o.curve) {
+        int clients = 0, workers = 0;
+        for (int i = 0; i < b.allow.n; i++) {
+            clients += !!(b.allow.v[i].roles & SH_ROLE_CLIENT);
+            workers += !!(b.allow.v[i].roles & SH_ROLE_WORKER);
+        }
+        blog(&b, SH_LOG_INFO, "listening on %s (CURVE, public key %s; %d client and %d worker "
+             "keys allowed from %s), state in %s", o.bind, o.curve->public_key, clients, workers,
+             o.allow_dir, o.state_dir);
+    } else {
+        blog(&b, SH_LOG_INFO, "listening on %s (plaintext: no authentication, no encryption), "
+             "state in %s", o.bind, o.state_dir);
+    }
     if (o.ready)
         *o.ready = 1;
     b.chunk = sh_xmalloc(SH_WIRE_CHUNK);
@@ -705,6 +796,8 @@ sh_status_t sh_broker_run(void *zctx, const sh_broker_opts_t *opts, sh_err_t *er
             handle_message(&b);
         }
         if (b.now - last_periodic >= 0.05) {
+            if (o.curve && b.now - b.allow_read >= 1.0)
+                allow_reread(&b);
             periodic(&b);
             reclaim_unwanted(&b);
             update_watchers(&b, 0);
@@ -717,6 +810,8 @@ sh_status_t sh_broker_run(void *zctx, const sh_broker_opts_t *opts, sh_err_t *er
 done:
     if (b.sock)
         zmq_close(b.sock);
+    broker_zap_stop(&b.zap);
+    sh_allow_free(&b.allow);
     sh_store_close(&b.store);
     sh_artstore_close(&b.arts);
     sh_s3_close(&b.s3);

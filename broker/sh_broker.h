@@ -6,6 +6,7 @@
 #define SH_BROKER_H
 
 #include "sh_common.h"
+#include "sh_curve.h"
 #include "sh_log.h"
 
 #include <stdint.h>
@@ -22,6 +23,10 @@ typedef struct {
     const char *s3;          /* S3 store URL (sh_s3.h), or NULL: artifacts are
                                 written through to it and read back from it
                                 when the local copy is missing */
+    const sh_curve_t *curve; /* the broker's key pair: CURVE on every connection,
+                                or NULL for plaintext */
+    const char *allow_dir;   /* with curve: clients/ and workers/ hold the
+                                allowed public keys (sh_curve.h) */
     int log_level;           /* SH_LOG_* (default INFO) */
     FILE *log;               /* default stderr */
     const volatile int *stop;      /* the loop returns once *stop is set */

@@ -27,17 +27,23 @@ struct sh_client {
     void *sock;
     char endpoint[512];
     int timeout_ms;
+    int curve;
     uint64_t next_rid;
 };
 
-sh_status_t sh_client_open(sh_client_t **out, void *zctx, const char *endpoint, int timeout_ms,
-                           sh_err_t *err)
+sh_status_t sh_client_open(sh_client_t **out, void *zctx, const char *endpoint,
+                           const sh_curve_t *curve, int timeout_ms, sh_err_t *err)
 {
     *out = NULL;
     void *sock = zmq_socket(zctx, ZMQ_DEALER);
     if (!sock)
         return sh_fail(err, SH_EIO, "cannot create a socket: %s", zmq_strerror(errno));
     sh_zsock_limits(sock, 0);
+    if (curve && sh_curve_client_socket(sock, curve) != 0) {
+        int e = errno;
+        zmq_close(sock);
+        return sh_fail(err, SH_EIO, "cannot enable CURVE: %s", zmq_strerror(e));
+    }
     if (zmq_connect(sock, endpoint) != 0) {
         int e = errno;
         zmq_close(sock);
@@ -46,6 +52,7 @@ sh_status_t sh_client_open(sh_client_t **out, void *zctx, const char *endpoint, 
     sh_client_t *c = sh_xcalloc(1, sizeof *c);
     c->sock = sock;
     snprintf(c->endpoint, sizeof c->endpoint, "%s", endpoint);
+    c->curve = curve != NULL;
     c->timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
     c->next_rid = (uint64_t)getpid() << 32;
     *out = c;
@@ -76,8 +83,12 @@ sh_status_t sh_client_call(sh_client_t *c, int cmd, void *body, char **data, siz
     for (;;) {
         double left = deadline - sh_now();
         if (left <= 0)
-            return sh_fail(err, SH_EIO, "no reply from the broker at %s within %.0f s (is "
-                           "shears-broker running there?)", c->endpoint, c->timeout_ms / 1000.0);
+            return sh_fail(err, SH_EIO, "no reply from the broker at %s within %.0f s (%s)",
+                           c->endpoint, c->timeout_ms / 1000.0,
+                           c->curve ? "is shears-broker running there, with this client's public "
+                                      "key in its allow list and the right server key here?"
+                                    : "is shears-broker running there? if it uses CURVE, give "
+                                      "--curve-server and --curve-secret");
         zmq_pollitem_t item = {.socket = c->sock, .events = ZMQ_POLLIN};
         if (zmq_poll(&item, 1, (long)(left * 1000) + 1) < 0 && errno == EINTR)
             return sh_fail(err, SH_ECANCELED, "interrupted");

@@ -5,14 +5,15 @@
 #define CLIENT_API_H
 
 #include "sh_results.h"
+#include "sh_curve.h"
 #include "sh_wire.h"
 
 typedef struct sh_client sh_client_t;
 
-/* Connects a DEALER to endpoint (nothing is sent yet). timeout_ms bounds
- * each wait for a reply. */
-sh_status_t sh_client_open(sh_client_t **out, void *zctx, const char *endpoint, int timeout_ms,
-                           sh_err_t *err);
+/* Connects a DEALER to endpoint (nothing is sent yet), over CURVE when
+ * curve is not NULL. timeout_ms bounds each wait for a reply. */
+sh_status_t sh_client_open(sh_client_t **out, void *zctx, const char *endpoint,
+                           const sh_curve_t *curve, int timeout_ms, sh_err_t *err);
 void sh_client_close(sh_client_t **self_p);
 
 /* Sends cmd with body (whose first field is its request id, set here) and

@@ -28,6 +28,8 @@ typedef struct {
     const char **sets;
     int n_sets;
     const char *arg;   /* the positional argument */
+    const char *curve_secret, *curve_server;
+    sh_curve_t curve;
 } opts_t;
 
 static int parse_opts(int argc, char **argv, const char *usage, int need_arg, opts_t *o)
@@ -37,9 +39,15 @@ static int parse_opts(int argc, char **argv, const char *usage, int need_arg, op
         {"set", required_argument, NULL, 's'},     {"watch", no_argument, NULL, 'w'},
         {"csv", no_argument, NULL, 'c'},           {"json", no_argument, NULL, 'j'},
         {"out", required_argument, NULL, 'o'},     {"timeout", required_argument, NULL, 't'},
+        {"curve-secret", required_argument, NULL, 'k'},
+        {"curve-server", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
+    o->curve_secret = getenv("SHEARS_CURVE_SECRET") && *getenv("SHEARS_CURVE_SECRET")
+                          ? getenv("SHEARS_CURVE_SECRET") : NULL;
+    o->curve_server = getenv("SHEARS_CURVE_SERVER") && *getenv("SHEARS_CURVE_SERVER")
+                          ? getenv("SHEARS_CURVE_SERVER") : NULL;
     o->broker = getenv("SHEARS_BROKER") && *getenv("SHEARS_BROKER") ? getenv("SHEARS_BROKER")
                                                                      : DEFAULT_BROKER;
     o->timeout_ms = 10000;
@@ -51,6 +59,8 @@ static int parse_opts(int argc, char **argv, const char *usage, int need_arg, op
         switch (opt) {
         case 'b': o->broker = optarg; break;
         case 'o': o->out = optarg; break;
+        case 'k': o->curve_secret = optarg; break;
+        case 'K': o->curve_server = optarg; break;
         case 's': o->sets[o->n_sets++] = optarg; break;
         case 'w': o->watch = 1; break;
         case 'c': o->csv = 1; break;
@@ -79,6 +89,17 @@ static int parse_opts(int argc, char **argv, const char *usage, int need_arg, op
         return -1;
     }
     o->arg = optind < argc ? argv[optind] : NULL;
+    if (!o->curve_secret != !o->curve_server) {
+        fprintf(stderr, "shears %s: CURVE needs both --curve-secret (this client's key) and "
+                        "--curve-server (the broker's public key)\n", argv[0]);
+        return -1;
+    }
+    sh_err_t err;
+    if (o->curve_secret &&
+        sh_curve_load(&o->curve, o->curve_secret, o->curve_server, &err) != SH_OK) {
+        fprintf(stderr, "shears %s: %s\n", argv[0], err.msg);
+        return -1;
+    }
     return 0;
 }
 
@@ -101,7 +122,7 @@ static int call(opts_t *o, void **ctx, sh_client_t **c, int cmd, void *body, cha
     sh_err_t err;
     if (!*c) {
         *ctx = zmq_ctx_new();
-        if (sh_client_open(c, *ctx, o->broker, o->timeout_ms, &err) != SH_OK) {
+        if (sh_client_open(c, *ctx, o->broker, o->curve_secret ? &o->curve : NULL, o->timeout_ms, &err) != SH_OK) {
             fprintf(stderr, "shears: %s\n", err.msg);
             return EXIT_USAGE;
         }
@@ -251,7 +272,7 @@ int cmd_submit(int argc, char **argv)
         if (o.watch) {
             o.timeout_ms = SH_MAX(o.timeout_ms, 60000);
             sh_client_close(&c);
-            sh_client_open(&c, ctx, o.broker, o.timeout_ms, &err);
+            sh_client_open(&c, ctx, o.broker, o.curve_secret ? &o.curve : NULL, o.timeout_ms, &err);
             rc = watch_sweep(&o, &ctx, &c, (uint64_t)id);
         }
     }
@@ -537,5 +558,32 @@ int cmd_dataset_hash(int argc, char **argv)
         return EXIT_USAGE;
     }
     printf("%s\n", sha);
+    return 0;
+}
+
+int cmd_keygen(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: shears keygen NAME\n\n"
+        "Writes a new CURVE key pair: NAME.key (the secret key, mode 0600) and\n"
+        "NAME.pub (the public key), Z85 text. Existing files are not overwritten.\n"
+        "The broker, each worker and each client has its own pair. Give the broker\n"
+        "its NAME.key (--curve-secret) and put the .pub files of the peers it lets in\n"
+        "under its allow directory: DIR/clients/ and DIR/workers/. Workers and\n"
+        "clients get their own NAME.key and the broker's .pub (--curve-server).\n";
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (argc != 2 || !argv[1][0] || argv[1][0] == '-') {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    sh_err_t err;
+    if (sh_curve_keygen(argv[1], &err) != SH_OK) {
+        fprintf(stderr, "shears keygen: %s\n", err.msg);
+        return EXIT_USAGE;
+    }
+    printf("wrote %s.key (secret) and %s.pub (public)\n", argv[1], argv[1]);
     return 0;
 }

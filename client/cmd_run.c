@@ -294,7 +294,7 @@ int cmd_run(int argc, char **argv)
 
     sh_client_t *c = NULL;
     int64_t sweep_id = 0, reused = 0;
-    if (rc == 0 && sh_client_open(&c, ctx, endpoint, 10000, &err) != SH_OK) {
+    if (rc == 0 && sh_client_open(&c, ctx, endpoint, NULL, 10000, &err) != SH_OK) {
         fprintf(stderr, "shears run: %s\n", err.msg);
         rc = EXIT_USAGE;
     }
@@ -328,11 +328,11 @@ int cmd_run(int argc, char **argv)
     if (rc == 0) {
         /* Follow the sweep; replies keep coming while jobs make progress. */
         sh_client_close(&c);
-        sh_client_open(&c, ctx, endpoint, 24 * 3600 * 1000, &err);
+        sh_client_open(&c, ctx, endpoint, NULL, 24 * 3600 * 1000, &err);
         follow_t f = {.show = !quiet, .sweep = sweep_id, .out_dir = out_dir,
                       .store_dir = store_dir, .exported = (int)reused};
         progress_init(&f.p, stderr, !quiet && isatty(STDERR_FILENO));
-        if (sh_client_open(&f.c, ctx, endpoint, 30000, &err) != SH_OK)
+        if (sh_client_open(&f.c, ctx, endpoint, NULL, 30000, &err) != SH_OK)
             f.c = NULL;
         sh_msg_sweep_req_t req = {.sweep = (uint64_t)sweep_id};
         char *data;
@@ -353,7 +353,7 @@ int cmd_run(int argc, char **argv)
     if (rc == 0 || rc == EXIT_INTERRUPTED) {
         /* Results of whatever finished, exported to DIR. */
         sh_client_close(&c);
-        sh_client_open(&c, ctx, endpoint, 30000, &err);
+        sh_client_open(&c, ctx, endpoint, NULL, 30000, &err);
         char *data;
         sh_results_payload_t res;
         if (fetch_results(c, sweep_id, &res, &data, &err) == SH_OK) {

@@ -22,6 +22,7 @@ static const struct {
     {"compress", cmd_compress, "write a compressed model (.shm) from a checkpoint"},
     {"inspect", cmd_inspect, "show what is in a compressed model and what it costs"},
     {"infer", cmd_infer, "accuracy and throughput of a compressed model on a dataset"},
+    {"keygen", cmd_keygen, "write a CURVE key pair (NAME.key, NAME.pub)"},
     {"dataset-hash", cmd_dataset_hash, "print the checksum for a dataset served by URL"},
 };
 
@@ -33,7 +34,9 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n`shears COMMAND --help` describes a command. The broker address comes from\n"
-               "--broker or SHEARS_BROKER (default tcp://127.0.0.1:5555).\n"
+               "--broker or SHEARS_BROKER (default tcp://127.0.0.1:5555). A broker with CURVE\n"
+               "needs --curve-secret FILE (this client's key) and --curve-server FILE (the\n"
+               "broker's public key), or SHEARS_CURVE_SECRET and SHEARS_CURVE_SERVER.\n"
                "exit status: 0 ok, 1 jobs failed, 2 bad usage or input (or refused by the\n"
                "broker), 3 broker unreachable, 130 interrupted\n");
 }

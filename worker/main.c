@@ -3,6 +3,7 @@
  * then the worker leaves and exits 0. A second signal stops at once: running
  * jobs are canceled within a batch and handed back. */
 #include "sh_log.h"
+#include "sh_curve.h"
 #include "sh_worker.h"
 
 #include <getopt.h>
@@ -39,6 +40,9 @@ static void usage(FILE *f)
             "  --liveness-ms N      reconnect when the broker is silent this long (5000)\n"
             "                                                          [SHEARS_LIVENESS_MS]\n"
             "  --log-level LEVEL    error, warn, info or debug (info)  [SHEARS_LOG_LEVEL]\n"
+            "  --curve-secret FILE  this worker's CURVE secret key (shears keygen)\n"
+            "                                                          [SHEARS_CURVE_SECRET]\n"
+            "  --curve-server FILE  the broker's CURVE public key      [SHEARS_CURVE_SERVER]\n"
             "\nSIGTERM drains (finish running jobs, then exit 0); a second SIGTERM stops\n"
             "at once, handing running jobs back to the broker.\n");
 }
@@ -69,6 +73,7 @@ int main(int argc, char **argv)
         {"slots", required_argument, NULL, 's'},       {"cache", required_argument, NULL, 'c'},
         {"name", required_argument, NULL, 'n'},        {"heartbeat-ms", required_argument, NULL, 'H'},
         {"liveness-ms", required_argument, NULL, 'L'}, {"log-level", required_argument, NULL, 'l'},
+        {"curve-secret", required_argument, NULL, 'k'}, {"curve-server", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
     };
     char default_cache[4096];
@@ -88,6 +93,8 @@ int main(int argc, char **argv)
     const char *threads = env_or("SHEARS_THREADS", NULL), *slots = env_or("SHEARS_SLOTS", NULL);
     const char *hb = env_or("SHEARS_HEARTBEAT_MS", NULL), *lv = env_or("SHEARS_LIVENESS_MS", NULL);
     const char *level = env_or("SHEARS_LOG_LEVEL", "info");
+    const char *secret = env_or("SHEARS_CURVE_SECRET", NULL);
+    const char *server = env_or("SHEARS_CURVE_SERVER", NULL);
     int opt;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -96,6 +103,8 @@ int main(int argc, char **argv)
         case 's': slots = optarg; break;
         case 'c': o.cache_dir = optarg; break;
         case 'n': o.name = optarg; break;
+        case 'k': secret = optarg; break;
+        case 'K': server = optarg; break;
         case 'H': hb = optarg; break;
         case 'L': lv = optarg; break;
         case 'l': level = optarg; break;
@@ -117,6 +126,20 @@ int main(int argc, char **argv)
         (hb && parse_int(hb, "--heartbeat-ms", 10, 600000, &o.heartbeat_ms)) ||
         (lv && parse_int(lv, "--liveness-ms", 20, 3600000, &o.liveness_ms)))
         return 2;
+    sh_curve_t curve;
+    if (!secret != !server) {
+        fprintf(stderr, "shears-worker: CURVE needs both --curve-secret (this worker's key) and "
+                        "--curve-server (the broker's public key)\n");
+        return 2;
+    }
+    if (secret) {
+        sh_err_t err;
+        if (sh_curve_load(&curve, secret, server, &err) != SH_OK) {
+            fprintf(stderr, "shears-worker: %s\n", err.msg);
+            return 2;
+        }
+        o.curve = &curve;
+    }
     if ((o.log_level = sh_log_level_parse(level)) < 0) {
         fprintf(stderr, "shears-worker: unknown log level '%s'\n", level);
         return 2;

@@ -86,6 +86,7 @@ typedef struct worker {
     uint64_t next_rid;
     double last_recv, last_send, last_ready, backoff;
     int registered;
+    int forbidden;          /* the broker refused our key (logged once) */
     char *chunk;
 } worker_t;
 
@@ -476,6 +477,14 @@ static void handle_job(worker_t *w, const sh_msg_job_t *m)
 
 static void handle_broker_error(worker_t *w, const sh_msg_error_t *e)
 {
+    if (!strcmp(e->code, "forbidden")) {
+        /* Our key is not (or no longer) on the broker's allow list: every
+         * message gets this answer until it is again. Say so once. */
+        if (!w->forbidden)
+            wlog(w, SH_LOG_ERROR, "broker refuses this worker's key: %s; retrying", e->message);
+        w->forbidden = 1;
+        return;
+    }
     wlog(w, SH_LOG_WARN, "broker: %s: %s", e->code, e->message);
     for (lease_t *l = w->leases; l; l = l->next)
         if ((l->state == L_FETCHING && l->fetch_rid == e->rid) ||
@@ -506,7 +515,7 @@ static void handle_broker(worker_t *w)
         sh_zframes_close(&m);
         return;
     }
-    if (!w->registered) {
+    if (!w->registered && m.cmd != SH_BW_ERROR) {
         w->registered = 1;
         wlog(w, SH_LOG_INFO, "connected to %s", w->o.broker);
     }
@@ -533,10 +542,13 @@ static void handle_broker(worker_t *w)
     case SH_BW_ERROR:
         handle_broker_error(w, (sh_msg_error_t *)body);
         break;
+    case SH_BW_HEARTBEAT:
+        if (w->forbidden)
+            wlog(w, SH_LOG_INFO, "broker accepts this worker's key again");
+        w->forbidden = 0;
+        break;
     case SH_BW_RECONNECT:
         send_ready(w);
-        break;
-    case SH_BW_HEARTBEAT:
         break;
     }
     sh_wire_free(m.cmd, body);
@@ -550,6 +562,8 @@ static void reconnect(worker_t *w)
         zmq_close(w->sock);
     w->sock = zmq_socket(w->zctx, ZMQ_DEALER);
     sh_zsock_limits(w->sock, 0);
+    if (w->o.curve)
+        sh_curve_client_socket(w->sock, w->o.curve);
     zmq_connect(w->sock, w->o.broker);
     w->registered = 0;
     for (lease_t *l = w->leases; l; l = l->next) {

@@ -8,12 +8,14 @@
 #define SH_WORKER_H
 
 #include "sh_common.h"
+#include "sh_curve.h"
 #include "sh_datasets.h"
 
 #include <stdio.h>
 
 typedef struct {
     const char *broker;        /* endpoint, e.g. tcp://10.0.0.1:5555 */
+    const sh_curve_t *curve;   /* our key pair and the broker's key, or NULL */
     const char *name;          /* shown by the broker; default host/pid */
     int threads;               /* OpenMP threads per job (default: CPUs / slots) */
     int slots;                 /* jobs at once (default 1) */

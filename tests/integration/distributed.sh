@@ -21,14 +21,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    local p
-    for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-    done
-    fail "no free port"
-}
 EP=tcp://127.0.0.1:$(free_port)
 export SHEARS_BROKER=$EP
 

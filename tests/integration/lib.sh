@@ -9,3 +9,12 @@ stable_metrics() { cut -d, -f1-12,14- "$1"; }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/shears-it.XXXXXX")
 trap '[ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"' EXIT
 FMNIST=${SHEARS_FMNIST:-/usr/share/datasets/fashion-mnist}
+# A TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+    local p
+    for _ in $(seq 100); do
+        p=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+    done
+    fail "no free port"
+}

@@ -17,14 +17,6 @@ cleanup() {
     [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
 }
 trap cleanup EXIT
-free_port() {
-    local p
-    for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-    done
-    fail "no free port"
-}
 S3PORT=$(free_port)
 if ! keys=$(bash "$HERE/s3_server.sh" start "$TMP/ceph" "$S3PORT" 2> "$TMP/s3.err"); then
     cat "$TMP/s3.err" >&2
