@@ -34,7 +34,7 @@ static void usage(FILE *f)
             "  --allow-synthetic    accept synthetic test jobs         [SHEARS_ALLOW_SYNTHETIC=1]\n"
             "  --log-level LEVEL    error, warn, info or debug (info)  [SHEARS_LOG_LEVEL]\n"
             "  --curve-secret FILE  the broker's CURVE secret key (shears keygen): CURVE\n"
-            "                       on every connection                [SHEARS_CURVE_SECRET]\n"
+            "                       on every connection         [SHEARS_BROKER_CURVE_SECRET]\n"
             "  --allow DIR          with --curve-secret: DIR/clients/*.pub and\n"
             "                       DIR/workers/*.pub are the keys let in, reread\n"
             "                       every second                       [SHEARS_ALLOW]\n"
@@ -98,7 +98,7 @@ int main(int argc, char **argv)
     const char *level = env_or("SHEARS_LOG_LEVEL", "info");
     const char *hb = env_or("SHEARS_HEARTBEAT_MS", NULL), *lv = env_or("SHEARS_LIVENESS_MS", NULL);
     const char *ma = env_or("SHEARS_MAX_ATTEMPTS", NULL);
-    const char *secret = env_or("SHEARS_CURVE_SECRET", NULL);
+    const char *secret = env_or("SHEARS_BROKER_CURVE_SECRET", NULL);
     o.allow_dir = env_or("SHEARS_ALLOW", NULL);
     int plaintext = !strcmp(env_or("SHEARS_PLAINTEXT", "0"), "1");
     int opt;

@@ -3,7 +3,8 @@
 fields Kubernetes requires, and is wired the way shears needs (the workers'
 broker address is the broker Service, threads follow the CPU limit, state
 sits on a volume claim, nothing runs as root or writes its root filesystem,
-and only shears pods may reach the broker). With kubectl and a reachable
+only shears pods may reach the broker, and every key for CURVE comes from
+a Secret). With kubectl and a reachable
 cluster it also asks the API server (server-side dry run)."""
 import glob
 import os
@@ -30,6 +31,40 @@ def require(doc, path):
 
 def env_of(container):
     return {e["name"]: e for e in container.get("env", [])}
+
+
+def secret_for(workload, container, path):
+    """The Secret whose volume is mounted where path lies, or fail."""
+    vols = {v["name"]: v for v in require(workload, "spec.template.spec.volumes")}
+    for m in container.get("volumeMounts", []):
+        if path.startswith(m["mountPath"].rstrip("/") + "/"):
+            vol = vols.get(m["name"]) or fail(f"mount {m['name']} has no volume")
+            if "secret" not in vol:
+                fail(f"{path} is not on a Secret volume")
+            return vol["secret"], path[len(m["mountPath"].rstrip("/")) + 1:]
+    fail(f"{workload['metadata']['name']}: {path} is on no mounted volume")
+
+
+def check_curve(sts, bc, dep, wc):
+    """CURVE everywhere: the broker's key and allow list, the workers' and the
+    in-pod client's keys all come from Secrets, and nothing asks for plaintext."""
+    benv, wenv = env_of(bc), env_of(wc)
+    for env in (benv, wenv):
+        if "SHEARS_PLAINTEXT" in env:
+            fail("a container asks for plaintext")
+    for name in ("SHEARS_BROKER_CURVE_SECRET", "SHEARS_ALLOW"):
+        if name not in benv:
+            fail(f"broker lacks {name}: it would refuse to serve a network endpoint")
+    secret_for(sts, bc, benv["SHEARS_BROKER_CURVE_SECRET"]["value"])
+    allow, _ = secret_for(sts, bc, benv["SHEARS_ALLOW"]["value"] + "/x")
+    paths = {i["path"].split("/")[0] for i in allow.get("items", [])}
+    if paths != {"clients", "workers"}:
+        fail("the allow Secret does not fill clients/ and workers/")
+    for env, w, c in ((wenv, dep, wc), (benv, sts, bc)):
+        for name in ("SHEARS_CURVE_SECRET", "SHEARS_CURVE_SERVER"):
+            if name not in env:
+                fail(f"{c['name']} lacks {name}")
+            secret_for(w, c, env[name]["value"])
 
 
 def main(d):
@@ -90,6 +125,7 @@ def main(d):
     if not any(p.get("port") == port for rule in require(pol, "spec.ingress")
                for p in rule.get("ports", [])):
         fail("the NetworkPolicy does not open the broker's port")
+    check_curve(sts, bc, dep, wc)
     if require(dep, "spec.replicas") < 1:
         fail("no worker replicas")
     print(f"k8s manifests: {len(docs)} objects valid")

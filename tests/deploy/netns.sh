@@ -2,9 +2,10 @@
 # netns.sh SHEARS BROKER WORKER - three hosts on one machine: network
 # namespaces (broker, worker A, worker B), each worker joined to the broker
 # host by its own veth link and subnet (no bridge, so the host's firewall,
-# e.g. Docker's FORWARD DROP, does not matter). A sweep runs; worker A's link is cut (ip link set
-# down) while it runs a job; the lease is requeued to B and the sweep
-# completes with every result once; the link comes back and A rejoins.
+# e.g. Docker's FORWARD DROP, does not matter), all traffic over CURVE. A
+# sweep runs; worker A's link is cut (ip link set down) while it runs a job;
+# the lease is requeued to B and the sweep completes with every result once;
+# the link comes back and A rejoins.
 # Skips without root or iproute2.
 set -euo pipefail
 SHEARS=$1 BROKER=$2 WORKER=$3
@@ -41,14 +42,22 @@ EP=tcp://127.0.0.1:5555
 export SHEARS_BROKER=$EP
 inb() { ip netns exec "${TAG}b" "$@"; }
 
+# Across hosts the broker speaks CURVE: its own key, one for each worker, one
+# for the client, as docs/DEPLOY.md sets them up.
+mkdir -p "$TMP/keys" "$TMP/allow/workers" "$TMP/allow/clients"
+for k in broker wa wb client; do "$SHEARS" keygen "$TMP/keys/$k" > /dev/null; done
+cp "$TMP/keys/wa.pub" "$TMP/keys/wb.pub" "$TMP/allow/workers/"
+cp "$TMP/keys/client.pub" "$TMP/allow/clients/"
+export SHEARS_CURVE_SECRET=$TMP/keys/client.key SHEARS_CURVE_SERVER=$TMP/keys/broker.pub
 inb "$BROKER" --bind tcp://0.0.0.0:5555 --state "$TMP/state" --heartbeat-ms 200 --liveness-ms 1500 \
-    > "$TMP/broker.log" 2>&1 &
+    --curve-secret "$TMP/keys/broker.key" --allow "$TMP/allow" > "$TMP/broker.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 50); do grep -q listening "$TMP/broker.log" && break; sleep 0.1; done
 n=1
 for w in wa wb; do
     ip netns exec "$TAG$w" "$WORKER" --broker "tcp://10.77.$n.1:5555" --threads 1 --cache "$TMP/cache-$w" \
-        --name "$w" --heartbeat-ms 200 --liveness-ms 1500 > "$TMP/$w.log" 2>&1 &
+        --name "$w" --heartbeat-ms 200 --liveness-ms 1500 --curve-secret "$TMP/keys/$w.key" \
+        > "$TMP/$w.log" 2>&1 &
     PIDS+=($!)
     n=$((n + 1))
 done
