@@ -588,6 +588,7 @@ void sh_residual_backward(float *da, float *dx, const float *dout, int B, int C,
 float sh_softmax_xent(float *dlogits, int *correct, const float *logits,
                       const int32_t *labels, int B, int K)
 {
+    SH_ASSERT(K > 0); /* the sum below includes exp(0) for the arg max: log is finite */
     double loss = 0.0;
     int n_correct = 0;
     for (int i = 0; i < B; i++) {
@@ -601,6 +602,8 @@ float sh_softmax_xent(float *dlogits, int *correct, const float *logits,
         double sum = 0.0;
         for (int k = 0; k < K; k++)
             sum += exp((double)(z[k] - zmax));
+        /* sum >= 1: the term k = arg is exp(0). */
+        // cppcheck-suppress invalidFunctionArg
         double logsum = log(sum);
         loss += logsum - (double)(z[labels[i]] - zmax);
         if (dlogits) {

@@ -10,3 +10,8 @@ add_test(NAME fault.load
           $<TARGET_FILE:shears-broker-bin> $<TARGET_FILE:shears-worker-bin> $<TARGET_FILE:shears-synth>)
 set_tests_properties(fault.load PROPERTIES
   LABELS fault TIMEOUT 600 RUN_SERIAL TRUE ENVIRONMENT "OMP_NUM_THREADS=1")
+add_test(NAME fault.diskfull
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/diskfull.sh $<TARGET_FILE:shears>
+          $<TARGET_FILE:shears-broker-bin> $<TARGET_FILE:shears-worker-bin> $<TARGET_FILE:shears-synth>)
+set_tests_properties(fault.diskfull PROPERTIES
+  LABELS fault TIMEOUT 300 ENVIRONMENT "OMP_NUM_THREADS=1")
