@@ -31,6 +31,8 @@ static void usage(FILE *f)
             "                                                          [SHEARS_LIVENESS_MS]\n"
             "  --max-attempts N     a job failing on N workers fails (3)\n"
             "                                                          [SHEARS_MAX_ATTEMPTS]\n"
+            "  --max-artifact-mb N  refuse uploads larger than N MiB (4096)\n"
+            "                                                          [SHEARS_MAX_ARTIFACT_MB]\n"
             "  --allow-synthetic    accept synthetic test jobs         [SHEARS_ALLOW_SYNTHETIC=1]\n"
             "  --log-level LEVEL    error, warn, info or debug (info)  [SHEARS_LOG_LEVEL]\n"
             "  --curve-secret FILE  the broker's CURVE secret key (shears keygen): CURVE\n"
@@ -85,6 +87,7 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'l'},   {"help", no_argument, NULL, 'h'},
         {"s3", required_argument, NULL, '3'},          {"curve-secret", required_argument, NULL, 'k'},
         {"allow", required_argument, NULL, 'a'},       {"plaintext", no_argument, NULL, 'P'},
+        {"max-artifact-mb", required_argument, NULL, 'M'},
         {NULL, 0, NULL, 0},
     };
     sh_broker_opts_t o = {
@@ -98,6 +101,7 @@ int main(int argc, char **argv)
     const char *level = env_or("SHEARS_LOG_LEVEL", "info");
     const char *hb = env_or("SHEARS_HEARTBEAT_MS", NULL), *lv = env_or("SHEARS_LIVENESS_MS", NULL);
     const char *ma = env_or("SHEARS_MAX_ATTEMPTS", NULL);
+    const char *mam = env_or("SHEARS_MAX_ARTIFACT_MB", NULL);
     const char *secret = env_or("SHEARS_BROKER_CURVE_SECRET", NULL);
     o.allow_dir = env_or("SHEARS_ALLOW", NULL);
     int plaintext = !strcmp(env_or("SHEARS_PLAINTEXT", "0"), "1");
@@ -115,6 +119,7 @@ int main(int argc, char **argv)
         case 'k': secret = optarg; break;
         case 'a': o.allow_dir = optarg; break;
         case 'P': plaintext = 1; break;
+        case 'M': mam = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -132,6 +137,10 @@ int main(int argc, char **argv)
         (lv && parse_int(lv, "--liveness-ms", 20, 3600000, &o.liveness_ms)) ||
         (ma && parse_int(ma, "--max-attempts", 1, 1000, &o.max_attempts)))
         return 2;
+    int max_mb = 4096;
+    if (mam && parse_int(mam, "--max-artifact-mb", 1, 1 << 20, &max_mb))
+        return 2;
+    o.max_artifact = (uint64_t)max_mb << 20;
     if ((o.log_level = sh_log_level_parse(level)) < 0) {
         fprintf(stderr, "shears-broker: unknown log level '%s'\n", level);
         return 2;

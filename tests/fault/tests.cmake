@@ -15,3 +15,8 @@ add_test(NAME fault.diskfull
           $<TARGET_FILE:shears-broker-bin> $<TARGET_FILE:shears-worker-bin> $<TARGET_FILE:shears-synth>)
 set_tests_properties(fault.diskfull PROPERTIES
   LABELS fault TIMEOUT 300 ENVIRONMENT "OMP_NUM_THREADS=1")
+add_test(NAME fault.limits
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/limits.sh $<TARGET_FILE:shears>
+          $<TARGET_FILE:shears-broker-bin> $<TARGET_FILE:shears-worker-bin> $<TARGET_FILE:shears-synth>)
+set_tests_properties(fault.limits PROPERTIES
+  LABELS fault TIMEOUT 300 ENVIRONMENT "OMP_NUM_THREADS=1")
