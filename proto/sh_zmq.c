@@ -125,11 +125,17 @@ int sh_zrecv(void *sock, int router, int flags, sh_zframes_t *m, const char **wh
 static int send_frames(void *sock, const void *id, size_t id_len, const char *tag, int cmd,
                        const char *body, size_t len)
 {
+    /* Never blocks: a DEALER whose connection was refused (a CURVE key not
+     * allowed) has no pipe, and a blocking send would hang its caller for
+     * good. A message that cannot go now fails with EAGAIN; every sender
+     * recovers by timeout or reconnection. Once the first frame is
+     * accepted the rest of the message is too. */
     unsigned char c = (unsigned char)cmd;
-    if (id && zmq_send(sock, id, id_len, ZMQ_SNDMORE) < 0)
+    const int more = ZMQ_SNDMORE | ZMQ_DONTWAIT;
+    if (id && zmq_send(sock, id, id_len, more) < 0)
         return -1;
-    if (zmq_send(sock, tag, SH_TAG_LEN, ZMQ_SNDMORE) < 0 || zmq_send(sock, &c, 1, ZMQ_SNDMORE) < 0 ||
-        zmq_send(sock, body, len, 0) < 0)
+    if (zmq_send(sock, tag, SH_TAG_LEN, more) < 0 || zmq_send(sock, &c, 1, more) < 0 ||
+        zmq_send(sock, body, len, ZMQ_DONTWAIT) < 0)
         return -1;
     return 0;
 }

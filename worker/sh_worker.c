@@ -475,6 +475,8 @@ static void handle_job(worker_t *w, const sh_msg_job_t *m)
     fetch_next(w, l);
 }
 
+static void reconnect(worker_t *w);
+
 static void handle_broker_error(worker_t *w, const sh_msg_error_t *e)
 {
     if (!strcmp(e->code, "forbidden")) {
@@ -548,8 +550,13 @@ static void handle_broker(worker_t *w)
         w->forbidden = 0;
         break;
     case SH_BW_RECONNECT:
-        send_ready(w);
-        break;
+        /* The broker does not know this connection (it restarted, or
+         * declared us lost) and dropped what we sent: start over on a
+         * fresh connection, transfers in flight included. */
+        sh_wire_free(m.cmd, body);
+        sh_zframes_close(&m);
+        reconnect(w);
+        return;
     }
     sh_wire_free(m.cmd, body);
     sh_zframes_close(&m);

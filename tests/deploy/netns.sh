@@ -19,6 +19,11 @@ FMNIST=${SHEARS_FMNIST:-/usr/share/datasets/fashion-mnist}
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill -9 "$p" 2> /dev/null || true; done
+    # $! of a backgrounded `ip netns exec` is not always the daemon's pid:
+    # kill whatever still runs inside the namespaces.
+    for h in b wa wb; do
+        ip netns pids "$TAG$h" 2> /dev/null | xargs -r kill -9 2> /dev/null || true
+    done
     wait 2> /dev/null || true
     for h in b wa wb; do ip netns del "$TAG$h" 2> /dev/null || true; done
     [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"

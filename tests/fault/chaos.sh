@@ -11,7 +11,7 @@ SHEARS=$1 BROKER=$2 WORKER=$3 SYNTH=$4
 PIDS=()
 cleanup() {
     kill -CONT "${WPID[@]}" 2> /dev/null || true
-    for p in "${PIDS[@]}" "${WPID[@]}" "${BPID:-}"; do [ -n "$p" ] && kill -9 "$p" 2> /dev/null; done
+    for p in "${PIDS[@]}" "${WPID[@]}" "${BPID:-}"; do kill -9 "$p" 2> /dev/null || true; done
     wait 2> /dev/null || true
     [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
 }
@@ -103,4 +103,7 @@ for f in "$TMP"/state/artifacts/??/*; do
 done
 check "artifacts stored" test "$n" -ge 300
 echo "artifacts: $n stored, all match their SHA-256"
+kill -CONT "${WPID[@]}" 2> /dev/null || true
+for w in w1 w2 w3 w4; do stop_clean "${WPID[$w]}" "worker $w"; done
+stop_clean "$BPID" broker
 echo "chaos: ok"

@@ -59,4 +59,5 @@ echo "status with 50 idle workers: $idle"
 echo "status with 10,000 jobs (50 running) and 50 workers: $loaded"
 echo "broker RSS: ${rss0} MB idle, ${rss1} MB with the queue, ${rss2} MB after cancelling"
 awk -v m="$rss1" 'BEGIN { exit !(m < 256) }' || fail "broker RSS ${rss1} MB, over 256 MB"
+stop_clean "$BPID" broker
 echo "load: ok"

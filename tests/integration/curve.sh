@@ -52,7 +52,8 @@ check "--curve-secret without --allow refused" test $rc -eq 2
 
 "$BROKER" --bind "$EP" --state "$TMP/state" --curve-secret "$K/broker.key" --allow "$TMP/allow" \
     --heartbeat-ms 200 --liveness-ms 1500 > "$TMP/broker.log" 2>&1 &
-PIDS+=("$!")
+BPID=$!
+PIDS+=("$BPID")
 for _ in $(seq 100); do grep -q listening "$TMP/broker.log" && break; sleep 0.1; done
 grep -qF "listening on $EP (CURVE, public key $(pub broker)" "$TMP/broker.log" \
     || { cat "$TMP/broker.log"; fail "broker announces CURVE and its key"; }
@@ -71,10 +72,12 @@ check "wrong server key gets no service" test $rc -eq 3
 rc=0; "$SHEARS" workers --curve-secret "$K/c1.key" > /dev/null 2> "$TMP/e.txt" || rc=$?
 check "half a CURVE configuration is a usage error" test $rc -eq 2
 
+declare -A WPID
 start_worker() { # NAME SECRET
     "$WORKER" --broker "$EP" --threads 1 --cache "$TMP/cache-$1" --name "$1" \
         --curve-secret "$2" --curve-server "$K/broker.pub" \
         --heartbeat-ms 200 --liveness-ms 1500 >> "$TMP/$1.log" 2>&1 &
+    WPID[$1]=$!
     PIDS+=("$!")
 }
 start_worker intruder "$K/w2.key"
@@ -119,4 +122,6 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 check "w1 rejoins once its key is back" test "$(grep -c "worker w1 joined" "$TMP/broker.log")" -ge 2
+for w in w1 intruder client-as-worker; do stop_clean "${WPID[$w]}" "worker $w"; done
+stop_clean "$BPID" broker
 echo "curve: ok"

@@ -18,3 +18,11 @@ free_port() {
     done
     fail "no free port"
 }
+# SIGTERM to a daemon and its exit status must be 0: a clean stop, and in
+# the ASan build (SHEARS_SANITIZE) LeakSanitizer's verdict on the process.
+stop_clean() { # PID NAME
+    kill -TERM "$1" 2> /dev/null || fail "$2 is not running"
+    local rc=0
+    wait "$1" || rc=$?
+    [ "$rc" -eq 0 ] || fail "$2 exited with status $rc after SIGTERM (a leak report, under ASan)"
+}
