@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "export.h"
 #include "progress.h"
+#include "remote_opts.h"
 
 #include "sh_fetch.h"
 #include "sh_file.h"
@@ -18,21 +19,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define DEFAULT_BROKER "tcp://127.0.0.1:5555"
-
-typedef struct {
-    const char *broker;
-    const char *out;
-    int64_t priority;
-    int watch, csv, json, timeout_ms;
-    const char **sets;
-    int n_sets;
-    const char *arg;   /* the positional argument */
-    const char *curve_secret, *curve_server;
-    sh_curve_t curve;
-} opts_t;
-
-static int parse_opts(int argc, char **argv, const char *usage, int need_arg, opts_t *o)
+int parse_opts(int argc, char **argv, const char *usage, int need_arg, opts_t *o)
 {
     static const struct option longopts[] = {
         {"broker", required_argument, NULL, 'b'},  {"priority", required_argument, NULL, 'p'},

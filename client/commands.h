@@ -21,6 +21,8 @@ int cmd_cancel(int argc, char **argv);
 int cmd_workers(int argc, char **argv);
 int cmd_dataset_hash(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_infer(int argc, char **argv);

@@ -19,6 +19,10 @@ static const struct {
     {"fetch", cmd_fetch, "download a sweep's checkpoints and metrics"},
     {"cancel", cmd_cancel, "cancel a sweep (finished results stay)"},
     {"workers", cmd_workers, "list the broker's workers"},
+#ifdef SHEARS_HAVE_PLPLOT
+    {"plot", cmd_plot, "draw accuracy against density and model size (PNG, SVG, PDF)"},
+    {"report", cmd_report, "write a self-contained HTML report of a sweep"},
+#endif
     {"compress", cmd_compress, "write a compressed model (.shm) from a checkpoint"},
     {"inspect", cmd_inspect, "show what is in a compressed model and what it costs"},
     {"infer", cmd_infer, "accuracy and throughput of a compressed model on a dataset"},

@@ -18,6 +18,11 @@ add_test(NAME integration.curve
           $<TARGET_FILE:shears-broker-bin> $<TARGET_FILE:shears-worker-bin>)
 set_tests_properties(integration.curve PROPERTIES
   LABELS "integration;security" TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}")
+add_test(NAME integration.report
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/report.sh $<TARGET_FILE:shears>
+          $<TARGET_FILE:shears-broker-bin> $<TARGET_FILE:shears-worker-bin>)
+set_tests_properties(integration.report PROPERTIES
+  LABELS integration TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}")
 add_test(NAME integration.dataset_fetch
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/dataset_fetch.sh $<TARGET_FILE:shears>)
 set_tests_properties(integration.dataset_fetch PROPERTIES
