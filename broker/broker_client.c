@@ -329,7 +329,7 @@ static void pack_sweep_status(broker_t *b, msgpack_packer *pk, int s)
     }
 }
 
-static void build_status(broker_t *b, int only, msgpack_sbuffer *sb)
+void broker_pack_status(broker_t *b, int only, msgpack_sbuffer *sb)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
@@ -362,7 +362,7 @@ void update_watchers(broker_t *b, int force)
             continue;
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
-        build_status(b, wt->sweep, &sb);
+        broker_pack_status(b, wt->sweep, &sb);
         queue_reply_raw(b, wt->identity, wt->id_len, settled ? SH_B_REPLY : SH_B_PARTIAL, wt->rid,
                         sb.data, sb.size);
         msgpack_sbuffer_destroy(&sb);
@@ -389,14 +389,11 @@ static void pack_arts(msgpack_packer *pk, const job_t *job, int *count, int writ
     }
 }
 
-static void handle_results(broker_t *b, const unsigned char *id, size_t id_len, uint64_t rid,
-                           int s)
+void broker_pack_results(broker_t *b, int s, msgpack_sbuffer *sbuf)
 {
     const sweep_t *sw = &b->sweeps[s];
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, sbuf, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 6);
     pk_kv_int(&pk, "sweep", sw->id);
     pk_kv_str(&pk, "name", sw->name);
@@ -447,6 +444,14 @@ static void handle_results(broker_t *b, const unsigned char *id, size_t id_len, 
         if (pass == 0)
             msgpack_pack_array(&pk, (size_t)count);
     }
+}
+
+static void handle_results(broker_t *b, const unsigned char *id, size_t id_len, uint64_t rid,
+                           int s)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    broker_pack_results(b, s, &sb);
     queue_reply_raw(b, id, id_len, SH_B_REPLY, rid, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
 }
@@ -515,21 +520,26 @@ static int pack_worker_rec(void *u, const sh_worker_rec_t *r)
     return 0;
 }
 
-static void handle_workers(broker_t *b, const unsigned char *id, size_t id_len, uint64_t rid)
+void broker_pack_workers(broker_t *b, msgpack_sbuffer *sb)
 {
     /* Durable list (every worker ever seen) joined with the live table. */
     sh_store_commit(b->store);
     int n = 0;
     sh_store_each_worker(b->store, count_worker_rec, &n);
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 1);
     pk_str(&pk, "workers");
     msgpack_pack_array(&pk, (size_t)n);
     wpack_t wp = {b, &pk};
     sh_store_each_worker(b->store, pack_worker_rec, &wp);
+}
+
+static void handle_workers(broker_t *b, const unsigned char *id, size_t id_len, uint64_t rid)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    broker_pack_workers(b, &sb);
     queue_reply_raw(b, id, id_len, SH_B_REPLY, rid, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
 }
@@ -596,7 +606,7 @@ void handle_client(broker_t *b, const unsigned char *id, size_t id_len, int cmd,
     case SH_C_STATUS: {
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
-        build_status(b, s, &sb);
+        broker_pack_status(b, s, &sb);
         queue_reply_raw(b, id, id_len, SH_B_REPLY, sr->rid, sb.data, sb.size);
         msgpack_sbuffer_destroy(&sb);
         break;

@@ -14,6 +14,7 @@
 #include "sh_store.h"
 #include "sh_wire.h"
 
+#include <msgpack.h>
 #include <zmq.h>
 
 typedef enum { J_PENDING, J_READY, J_LEASED, J_DONE, J_FAILED, J_BLOCKED } jstate_t;
@@ -110,6 +111,7 @@ typedef struct {
 } outmsg_t;
 
 typedef struct broker_zap broker_zap_t;
+typedef struct broker_http broker_http_t;
 
 typedef struct broker {
     const sh_broker_opts_t *o;
@@ -136,6 +138,7 @@ typedef struct broker {
     int n_out, cap_out;
 
     broker_zap_t *zap;    /* CURVE: the ZAP handler thread */
+    broker_http_t *http;  /* the status page, when asked for */
     sh_allow_t allow;     /* CURVE: allowed keys and their roles, reread every second */
     double allow_read;
     char allow_err[sizeof(sh_err_t)];  /* the last reread's error, logged once */
@@ -151,6 +154,24 @@ typedef struct broker {
 sh_status_t broker_zap_start(broker_zap_t **out, void *zctx, const char *allow_dir, FILE *log,
                              int log_level, sh_err_t *err);
 void broker_zap_stop(broker_zap_t **z);
+
+/* ---- payloads (broker_client.c), for client replies and the status page ---- */
+/* STATUS: every live sweep and the newest (only < 0), or sweep index only. */
+void broker_pack_status(broker_t *b, int only, msgpack_sbuffer *sb);
+/* RESULTS of sweep index s, and WORKERS. */
+void broker_pack_results(broker_t *b, int s, msgpack_sbuffer *sb);
+void broker_pack_workers(broker_t *b, msgpack_sbuffer *sb);
+
+/* ---- the status page (broker_http.c) ------------------------------------------ */
+/* Serves the page and /api/... on addr ("HOST:PORT" or "PORT", loopback by
+ * default); token, when not NULL, is required on every request. */
+sh_status_t broker_http_start(broker_http_t **out, broker_t *b, const char *addr,
+                              const char *token, sh_err_t *err);
+/* The descriptor to poll for HTTP activity, and the work to do when it is
+ * readable (and at least every loop iteration). */
+int broker_http_fd(const broker_http_t *h);
+void broker_http_run(broker_http_t *h);
+void broker_http_stop(broker_http_t **h);
 
 /* ---- logging --------------------------------------------------------------- */
 void blog(broker_t *b, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

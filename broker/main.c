@@ -1,6 +1,7 @@
 /* main.c - shears-broker: flags and environment over sh_broker_run. */
 #include "sh_broker.h"
 #include "sh_curve.h"
+#include "sh_file.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -42,6 +43,10 @@ static void usage(FILE *f)
             "                       every second                       [SHEARS_ALLOW]\n"
             "  --plaintext          serve without CURVE on a non-loopback endpoint\n"
             "                       (a trusted network only)           [SHEARS_PLAINTEXT=1]\n"
+            "  --http ADDR          serve a read-only status page and JSON API on\n"
+            "                       HOST:PORT, or PORT on 127.0.0.1    [SHEARS_HTTP]\n"
+            "  --http-token-file F  require the token in F on every HTTP request\n"
+            "                       (needed with CURVE)          [SHEARS_HTTP_TOKEN_FILE]\n"
             "  --s3 URL             also keep artifacts in an S3 bucket: s3://KEY:SECRET@HOST:PORT/\n"
             "                       BUCKET (https:// for TLS; keys may come from\n"
             "                       AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)  [SHEARS_S3]\n"
@@ -88,6 +93,7 @@ int main(int argc, char **argv)
         {"s3", required_argument, NULL, '3'},          {"curve-secret", required_argument, NULL, 'k'},
         {"allow", required_argument, NULL, 'a'},       {"plaintext", no_argument, NULL, 'P'},
         {"max-artifact-mb", required_argument, NULL, 'M'},
+        {"http", required_argument, NULL, 'w'},        {"http-token-file", required_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
     sh_broker_opts_t o = {
@@ -102,6 +108,8 @@ int main(int argc, char **argv)
     const char *hb = env_or("SHEARS_HEARTBEAT_MS", NULL), *lv = env_or("SHEARS_LIVENESS_MS", NULL);
     const char *ma = env_or("SHEARS_MAX_ATTEMPTS", NULL);
     const char *mam = env_or("SHEARS_MAX_ARTIFACT_MB", NULL);
+    const char *token_file = env_or("SHEARS_HTTP_TOKEN_FILE", NULL);
+    o.http = env_or("SHEARS_HTTP", NULL);
     const char *secret = env_or("SHEARS_BROKER_CURVE_SECRET", NULL);
     o.allow_dir = env_or("SHEARS_ALLOW", NULL);
     int plaintext = !strcmp(env_or("SHEARS_PLAINTEXT", "0"), "1");
@@ -120,6 +128,8 @@ int main(int argc, char **argv)
         case 'a': o.allow_dir = optarg; break;
         case 'P': plaintext = 1; break;
         case 'M': mam = optarg; break;
+        case 'w': o.http = optarg; break;
+        case 'T': token_file = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -147,6 +157,26 @@ int main(int argc, char **argv)
     }
     sh_curve_t curve;
     sh_err_t err;
+    char token[256] = "";
+    if (token_file) {
+        char *text;
+        size_t len;
+        if (sh_file_read(token_file, sizeof token - 1, &text, &len, &err) != SH_OK) {
+            fprintf(stderr, "shears-broker: --http-token-file: %s\n", err.msg);
+            return 2;
+        }
+        while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+            len--;
+        memcpy(token, text, len);
+        token[len] = '\0';
+        free(text);
+        if (len < 16 || strcspn(token, " \t\r\n&?#%") != len) {
+            fprintf(stderr, "shears-broker: --http-token-file %s: the token must be at least 16 "
+                            "characters, one line, no spaces or &?#%%\n", token_file);
+            return 2;
+        }
+        o.http_token = token;
+    }
     if (secret) {
         if (!o.allow_dir) {
             fprintf(stderr, "shears-broker: --curve-secret needs --allow DIR (the keys let in)\n");

@@ -764,6 +764,17 @@ sh_status_t sh_broker_run(void *zctx, const sh_broker_opts_t *opts, sh_err_t *er
         st = sh_fail(err, SH_EIO, "cannot bind %s: %s", o.bind, zmq_strerror(errno));
         goto done;
     }
+    if (o.http) {
+        if (o.curve && !(o.http_token && *o.http_token)) {
+            st = sh_fail(err, SH_EARG, "with CURVE on, the status page needs a token "
+                                       "(--http-token-file)");
+            goto done;
+        }
+        if ((st = broker_http_start(&b.http, &b, o.http, o.http_token, err)) != SH_OK)
+            goto done;
+        blog(&b, SH_LOG_INFO, "status page on http://%s%s/%s", strchr(o.http, ':') ? "" : "127.0.0.1:",
+             o.http, o.http_token ? " (token required)" : "");
+    }
     if (o.curve) {
         int clients = 0, workers = 0;
         for (int i = 0; i < b.allow.n; i++) {
@@ -782,10 +793,16 @@ sh_status_t sh_broker_run(void *zctx, const sh_broker_opts_t *opts, sh_err_t *er
     b.chunk = sh_xmalloc(SH_WIRE_CHUNK);
     double last_periodic = 0;
     while (!(o.stop && *o.stop)) {
-        zmq_pollitem_t item = {.socket = b.sock, .events = ZMQ_POLLIN};
+        zmq_pollitem_t items[2] = {{.socket = b.sock, .events = ZMQ_POLLIN},
+                                   {.fd = b.http ? broker_http_fd(b.http) : -1,
+                                    .events = ZMQ_POLLIN}};
+        zmq_pollitem_t item = items[0];
         int timeout = SH_MIN(o.heartbeat_ms / 2, 100);
-        zmq_poll(&item, 1, timeout);
+        zmq_poll(items, b.http ? 2 : 1, timeout);
+        item.revents = items[0].revents;
         b.now = sh_now();
+        if (b.http)
+            broker_http_run(b.http);
         /* Drain a batch of messages into one transaction. */
         for (int n = 0; n < 512 && (item.revents & ZMQ_POLLIN); n++) {
             int events = 0;
@@ -810,6 +827,7 @@ sh_status_t sh_broker_run(void *zctx, const sh_broker_opts_t *opts, sh_err_t *er
 done:
     if (b.sock)
         zmq_close(b.sock);
+    broker_http_stop(&b.http);
     broker_zap_stop(&b.zap);
     sh_allow_free(&b.allow);
     sh_store_close(&b.store);

@@ -27,6 +27,10 @@ typedef struct {
                                 or NULL for plaintext */
     const char *allow_dir;   /* with curve: clients/ and workers/ hold the
                                 allowed public keys (sh_curve.h) */
+    const char *http;        /* status page address ("HOST:PORT" or "PORT",
+                                loopback by default), or NULL for none */
+    const char *http_token;  /* required on every HTTP request when set;
+                                the broker refuses CURVE + http without one */
     int log_level;           /* SH_LOG_* (default INFO) */
     FILE *log;               /* default stderr */
     const volatile int *stop;      /* the loop returns once *stop is set */

@@ -23,6 +23,11 @@ add_test(NAME integration.report
           $<TARGET_FILE:shears-broker-bin> $<TARGET_FILE:shears-worker-bin>)
 set_tests_properties(integration.report PROPERTIES
   LABELS integration TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}")
+add_test(NAME integration.status_page
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/status_page.sh $<TARGET_FILE:shears>
+          $<TARGET_FILE:shears-broker-bin> $<TARGET_FILE:shears-worker-bin>)
+set_tests_properties(integration.status_page PROPERTIES
+  LABELS integration TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}")
 add_test(NAME integration.dataset_fetch
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/dataset_fetch.sh $<TARGET_FILE:shears>)
 set_tests_properties(integration.dataset_fetch PROPERTIES
