@@ -9,6 +9,8 @@ stable_metrics() { cut -d, -f1-12,14- "$1"; }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/shears-it.XXXXXX")
 trap '[ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"' EXIT
 FMNIST=${SHEARS_FMNIST:-/usr/share/datasets/fashion-mnist}
+# In the ASan build: third-party leaks that are not ours (tests/lsan.supp).
+export LSAN_OPTIONS="suppressions=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 # A TCP port on 127.0.0.1 that nothing listens on.
 free_port() {
     local p
