@@ -53,6 +53,19 @@ static void cleanup(char *tmp)
         nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Parses the options of plot and report, which need -o. Returns -1 to go
+ * on, or the exit status. */
+static int parse_with_out(int argc, char **argv, const char *usage, const char *cmd, opts_t *o)
+{
+    int rc = parse_opts(argc, argv, usage, 1, o);
+    if (rc == 0 && o->out)
+        return -1;
+    if (rc == 0)
+        fprintf(stderr, "shears %s: -o FILE is required\n", cmd);
+    free(o->sets);
+    return rc > 0 ? 0 : EXIT_USAGE;
+}
+
 int cmd_plot(int argc, char **argv)
 {
     static const char usage[] =
@@ -64,13 +77,9 @@ int cmd_plot(int argc, char **argv)
         "a sweep id on the broker (--broker, --curve-secret, --curve-server as for\n"
         "`shears results`).\n";
     opts_t o;
-    int rc = parse_opts(argc, argv, usage, 1, &o);
-    if (rc || !o.out) {
-        if (!rc)
-            fprintf(stderr, "shears plot: -o FILE is required\n");
-        free(o.sets);
-        return rc > 0 ? 0 : EXIT_USAGE;
-    }
+    int rc = parse_with_out(argc, argv, usage, "plot", &o);
+    if (rc >= 0)
+        return rc;
     report_data_t d;
     char tmp[4096];
     if ((rc = load(&o, "plot", &d, tmp, sizeof tmp)) == 0) {
@@ -374,13 +383,9 @@ int cmd_report(int argc, char **argv)
         "per-layer density, the time spent on the dense run and on the pruning\n"
         "rounds, and the resolved sweep. RESULTS and SWEEP as for `shears plot`.\n";
     opts_t o;
-    int rc = parse_opts(argc, argv, usage, 1, &o);
-    if (rc || !o.out) {
-        if (!rc)
-            fprintf(stderr, "shears report: -o FILE is required\n");
-        free(o.sets);
-        return rc > 0 ? 0 : EXIT_USAGE;
-    }
+    int rc = parse_with_out(argc, argv, usage, "report", &o);
+    if (rc >= 0)
+        return rc;
     report_data_t d;
     char tmp[4096];
     if ((rc = load(&o, "report", &d, tmp, sizeof tmp)) == 0) {

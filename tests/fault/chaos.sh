@@ -8,7 +8,6 @@
 # Prints the counts of faults injected (docs/RELIABILITY.md).
 source "$(dirname "$0")/../integration/lib.sh"
 SHEARS=$1 BROKER=$2 WORKER=$3 SYNTH=$4
-PIDS=()
 cleanup() {
     kill -CONT "${WPID[@]}" 2> /dev/null || true
     for p in "${PIDS[@]}" "${WPID[@]}" "${BPID:-}"; do kill -9 "$p" 2> /dev/null || true; done
@@ -34,7 +33,7 @@ start_worker() {
     WPID[$1]=$!
 }
 start_broker
-for _ in $(seq 100); do grep -q listening "$TMP/broker.log" && break; sleep 0.1; done
+wait_listening "$TMP/broker.log"
 for w in w1 w2 w3 w4; do start_worker $w; done
 
 # The real sweep: dense run and two lr-rewind rounds, 1 thread per job.

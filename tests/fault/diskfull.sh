@@ -7,7 +7,6 @@
 source "$(dirname "$0")/../integration/lib.sh"
 SHEARS=$1 BROKER=$2 WORKER=$3 SYNTH=$4
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: fault.diskfull: needs root to mount a tmpfs"; exit 0; }
-PIDS=()
 ART=$TMP/state/artifacts
 cleanup() {
     for p in "${PIDS[@]}"; do kill -9 "$p" 2> /dev/null || true; done
@@ -25,7 +24,7 @@ export SHEARS_BROKER=$EP
     --liveness-ms 1500 > "$TMP/broker.log" 2>&1 &
 BPID=$!
 PIDS+=("$BPID")
-for _ in $(seq 100); do grep -q listening "$TMP/broker.log" && break; sleep 0.1; done
+wait_listening "$TMP/broker.log"
 "$WORKER" --broker "$EP" --threads 1 --slots 1 --cache "$TMP/cache" --name w1 \
     --heartbeat-ms 200 --liveness-ms 1500 > "$TMP/w1.log" 2>&1 &
 PIDS+=("$!")

@@ -7,20 +7,13 @@
 #   without --allow-synthetic.
 source "$(dirname "$0")/../integration/lib.sh"
 SHEARS=$1 BROKER=$2 WORKER=$3 SYNTH=$4
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2> /dev/null || true; done
-    wait 2> /dev/null || true
-    [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
-}
-trap cleanup EXIT
 EP=tcp://127.0.0.1:$(free_port)
 export SHEARS_BROKER=$EP
 "$BROKER" --bind "$EP" --state "$TMP/state" --allow-synthetic --max-artifact-mb 1 \
     --heartbeat-ms 200 --liveness-ms 1500 > "$TMP/broker.log" 2>&1 &
 BPID=$!
 PIDS+=("$BPID")
-for _ in $(seq 100); do grep -q listening "$TMP/broker.log" && break; sleep 0.1; done
+wait_listening "$TMP/broker.log"
 "$WORKER" --broker "$EP" --threads 1 --cache "$TMP/cache" --name w1 --heartbeat-ms 200 \
     --liveness-ms 1500 > "$TMP/w1.log" 2>&1 &
 PIDS+=("$!")
@@ -61,7 +54,7 @@ check "nothing half-written" test -z "$(ls -A "$TMP/state/artifacts/tmp")"
 EP2=tcp://127.0.0.1:$(free_port)
 "$BROKER" --bind "$EP2" --state "$TMP/state2" > "$TMP/broker2.log" 2>&1 &
 PIDS+=("$!")
-for _ in $(seq 100); do grep -q listening "$TMP/broker2.log" && break; sleep 0.1; done
+wait_listening "$TMP/broker2.log"
 "$SYNTH" submit "$EP2" 1 0 0 3 2> "$TMP/err.txt" && fail "synthetic jobs accepted"
 grep -q "forbidden" "$TMP/err.txt" || { cat "$TMP/err.txt"; fail "synthetic refusal names why"; }
 echo "refused, synthetic jobs: $(cat "$TMP/err.txt")"

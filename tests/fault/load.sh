@@ -7,13 +7,6 @@
 # (every request answered, resident memory under 256 MB), never a time.
 source "$(dirname "$0")/../integration/lib.sh"
 SHEARS=$1 BROKER=$2 WORKER=$3 SYNTH=$4
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2> /dev/null || true; done
-    wait 2> /dev/null || true
-    [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
-}
-trap cleanup EXIT
 EP=tcp://127.0.0.1:$(free_port)
 export SHEARS_BROKER=$EP
 rss_mb() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
@@ -21,7 +14,7 @@ rss_mb() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 "$BROKER" --bind "$EP" --state "$TMP/state" --allow-synthetic > "$TMP/broker.log" 2>&1 &
 BPID=$!
 PIDS+=("$BPID")
-for _ in $(seq 100); do grep -q listening "$TMP/broker.log" && break; sleep 0.1; done
+wait_listening "$TMP/broker.log"
 for i in $(seq 50); do
     "$WORKER" --broker "$EP" --threads 1 --slots 1 --cache "$TMP/cache" --name "w$i" \
         --log-level warn >> "$TMP/workers.log" 2>&1 &

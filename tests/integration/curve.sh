@@ -13,13 +13,6 @@
 #      nothing twice, and putting it back lets the worker rejoin.
 source "$(dirname "$0")/lib.sh"
 SHEARS=$1 BROKER=$2 WORKER=$3
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
-}
-trap cleanup EXIT
 K=$TMP/keys
 mkdir -p "$K" "$TMP/allow/clients" "$TMP/allow/workers"
 
@@ -54,7 +47,7 @@ check "--curve-secret without --allow refused" test $rc -eq 2
     --heartbeat-ms 200 --liveness-ms 1500 > "$TMP/broker.log" 2>&1 &
 BPID=$!
 PIDS+=("$BPID")
-for _ in $(seq 100); do grep -q listening "$TMP/broker.log" && break; sleep 0.1; done
+wait_listening "$TMP/broker.log"
 grep -qF "listening on $EP (CURVE, public key $(pub broker)" "$TMP/broker.log" \
     || { cat "$TMP/broker.log"; fail "broker announces CURVE and its key"; }
 

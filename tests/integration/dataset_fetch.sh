@@ -6,12 +6,6 @@
 source "$(dirname "$0")/lib.sh"
 SHEARS=$1
 command -v python3 > /dev/null || { echo "SKIP: python3 is needed for the HTTP server"; exit 0; }
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
-}
-trap cleanup EXIT
 port=$((20000 + RANDOM % 40000))
 mkdir -p "$TMP/www/fmnist"
 cp "$FMNIST"/*.gz "$TMP/www/fmnist/"

@@ -13,13 +13,6 @@
 #   7. bad requests get clear errors and exit codes.
 source "$(dirname "$0")/lib.sh"
 SHEARS=$1 BROKER=$2 WORKER=$3
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
-}
-trap cleanup EXIT
 
 EP=tcp://127.0.0.1:$(free_port)
 export SHEARS_BROKER=$EP

@@ -7,7 +7,18 @@ csv_col() { tail -n +2 "$1" | cut -d, -f"$2"; }
 # metrics.csv without the seconds column: the deterministic part.
 stable_metrics() { cut -d, -f1-12,14- "$1"; }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/shears-it.XXXXXX")
-trap '[ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"' EXIT
+PIDS=() # daemons a test starts: killed at exit (a test may redefine cleanup)
+cleanup() {
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2> /dev/null || true; done
+    wait 2> /dev/null || true
+    [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+# Waits (up to 10 s) for a daemon's log to say it is listening.
+wait_listening() {
+    for _ in $(seq 100); do grep -q listening "$1" && return 0; sleep 0.1; done
+    cat "$1"; fail "$(basename "$1" .log) did not start"
+}
 FMNIST=${SHEARS_FMNIST:-/usr/share/datasets/fashion-mnist}
 # In the ASan build: third-party leaks that are not ours (tests/lsan.supp).
 export LSAN_OPTIONS="suppressions=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"

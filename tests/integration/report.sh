@@ -8,13 +8,6 @@
 # and checked to be a real picture.
 source "$(dirname "$0")/lib.sh"
 SHEARS=$1 BROKER=$2 WORKER=$3
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2> /dev/null || true; done
-    wait 2> /dev/null || true
-    [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
-}
-trap cleanup EXIT
 cd "$TMP"
 "$SHEARS" run --print-sweep > sweep.yaml
 SETS=(--set 'seeds=[1, 2]' --set train.epochs=1 --set 'train.schedule.milestones=[1]'
@@ -88,7 +81,7 @@ EP=tcp://127.0.0.1:$(free_port)
 export SHEARS_BROKER=$EP
 "$BROKER" --bind "$EP" --state state > broker.log 2>&1 &
 PIDS+=("$!")
-for _ in $(seq 100); do grep -q listening broker.log && break; sleep 0.1; done
+wait_listening broker.log
 "$WORKER" --broker "$EP" --threads 1 --cache cache --name w1 > w1.log 2>&1 &
 PIDS+=("$!")
 "$SHEARS" submit sweep.yaml --set train.epochs=1 --set 'train.schedule.milestones=[1]' \

@@ -10,7 +10,6 @@ skip() { echo "SKIP: integration.s3_broker: $*"; exit 0; }
 for b in ceph-mon ceph-osd radosgw radosgw-admin ceph monmaptool; do
     command -v "$b" > /dev/null || skip "$b is not installed (scripts/install-deps installs it)"
 done
-PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     bash "$HERE/s3_server.sh" stop "$TMP/ceph" > /dev/null 2>&1 || true

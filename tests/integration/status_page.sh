@@ -7,13 +7,6 @@
 # sweep and the sweep's curve, and its screenshot must not be blank.
 source "$(dirname "$0")/lib.sh"
 SHEARS=$1 BROKER=$2 WORKER=$3
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2> /dev/null || true; done
-    wait 2> /dev/null || true
-    [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
-}
-trap cleanup EXIT
 cd "$TMP"
 EP=tcp://127.0.0.1:$(free_port)
 HTTP=$(free_port)
@@ -21,7 +14,7 @@ export SHEARS_BROKER=$EP
 "$BROKER" --bind "$EP" --state state --http "$HTTP" > broker.log 2>&1 &
 BPID=$!
 PIDS+=("$BPID")
-for _ in $(seq 100); do grep -q listening broker.log && break; sleep 0.1; done
+wait_listening broker.log
 grep -q "status page on http://127.0.0.1:$HTTP/" broker.log || { cat broker.log; fail "page on loopback"; }
 "$WORKER" --broker "$EP" --threads 1 --cache cache --name w1 > w1.log 2>&1 &
 PIDS+=("$!")
@@ -115,7 +108,7 @@ head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > token
 "$BROKER" --bind "$EP" --state state2 --curve-secret broker.key --allow allow \
     --http "127.0.0.1:$HTTP" --http-token-file token > broker2.log 2>&1 &
 PIDS+=("$!")
-for _ in $(seq 100); do grep -q listening broker2.log && break; sleep 0.1; done
+wait_listening broker2.log
 python3 - "$HTTP" "$(cat token)" <<'PY' || fail "token checks"
 import sys, urllib.error, urllib.request
 base, token = "http://127.0.0.1:%s" % sys.argv[1], sys.argv[2]
