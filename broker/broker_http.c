@@ -27,9 +27,9 @@ struct broker_http {
     char *token;
 };
 
-static const char page[] =
-#include "status_page.inc"
-    ;
+/* broker/status_page.html, compiled in (broker/CMakeLists.txt). */
+extern const char sh_status_page[];
+extern const size_t sh_status_page_len;
 
 /* ---- msgpack -> JSON --------------------------------------------------------------- */
 
@@ -169,7 +169,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (!authorized(h, c))
         return error(c, 401, "a token is required (?token=... or Authorization: Bearer ...)");
     if (!strcmp(url, "/"))
-        return respond(c, 200, "text/html; charset=utf-8", (char *)page, sizeof page - 1, 0);
+        return respond(c, 200, "text/html; charset=utf-8", (char *)sh_status_page,
+                       sh_status_page_len, 0);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     if (!strcmp(url, "/api/status")) {
