@@ -1,37 +1,25 @@
 # Integration tests: real processes, real files, real Fashion-MNIST.
 set(SHEARS_IT_ENV "SHEARS_FMNIST=/usr/share/datasets/fashion-mnist;OMP_NUM_THREADS=1")
-add_test(NAME integration.run_sweep
-  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run_sweep.sh $<TARGET_FILE:shears>)
-set_tests_properties(integration.run_sweep PROPERTIES
-  LABELS integration TIMEOUT 900 ENVIRONMENT "${SHEARS_IT_ENV}")
-add_test(NAME integration.cifar_resnet
-  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/cifar_resnet.sh $<TARGET_FILE:shears>)
-set_tests_properties(integration.cifar_resnet PROPERTIES
-  LABELS integration TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}")
-add_test(NAME integration.distributed
-  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/distributed.sh $<TARGET_FILE:shears>
-          $<TARGET_FILE:shears-broker-bin> $<TARGET_FILE:shears-worker-bin>)
-set_tests_properties(integration.distributed PROPERTIES
-  LABELS integration TIMEOUT 1200 ENVIRONMENT "${SHEARS_IT_ENV}")
-add_test(NAME integration.curve
-  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/curve.sh $<TARGET_FILE:shears>
-          $<TARGET_FILE:shears-broker-bin> $<TARGET_FILE:shears-worker-bin>)
-set_tests_properties(integration.curve PROPERTIES
-  LABELS "integration;security" TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}")
-add_test(NAME integration.report
-  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/report.sh $<TARGET_FILE:shears>
-          $<TARGET_FILE:shears-broker-bin> $<TARGET_FILE:shears-worker-bin>)
-set_tests_properties(integration.report PROPERTIES
-  LABELS integration TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}")
-add_test(NAME integration.status_page
-  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/status_page.sh $<TARGET_FILE:shears>
-          $<TARGET_FILE:shears-broker-bin> $<TARGET_FILE:shears-worker-bin>)
-set_tests_properties(integration.status_page PROPERTIES
-  LABELS integration TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}")
-add_test(NAME integration.dataset_fetch
-  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/dataset_fetch.sh $<TARGET_FILE:shears>)
-set_tests_properties(integration.dataset_fetch PROPERTIES
-  LABELS integration TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}")
+set(SHEARS_IT_DIR ${CMAKE_CURRENT_LIST_DIR})
+# A test script run with the three programs (shears, shears-broker,
+# shears-worker) as its arguments, or with shears alone (CLIENT_ONLY).
+function(shears_script_test name script labels timeout)
+  cmake_parse_arguments(T "CLIENT_ONLY;SERIAL" "" "" ${ARGN})
+  set(args $<TARGET_FILE:shears>)
+  if(NOT T_CLIENT_ONLY)
+    list(APPEND args $<TARGET_FILE:shears-broker-bin> $<TARGET_FILE:shears-worker-bin>)
+  endif()
+  add_test(NAME ${name} COMMAND bash ${script} ${args})
+  set_tests_properties(${name} PROPERTIES LABELS "${labels}" TIMEOUT ${timeout}
+    ENVIRONMENT "${SHEARS_IT_ENV}" RUN_SERIAL ${T_SERIAL})
+endfunction()
+shears_script_test(integration.run_sweep ${SHEARS_IT_DIR}/run_sweep.sh integration 900 CLIENT_ONLY)
+shears_script_test(integration.cifar_resnet ${SHEARS_IT_DIR}/cifar_resnet.sh integration 600 CLIENT_ONLY)
+shears_script_test(integration.distributed ${SHEARS_IT_DIR}/distributed.sh integration 1200)
+shears_script_test(integration.curve ${SHEARS_IT_DIR}/curve.sh "integration;security" 600)
+shears_script_test(integration.report ${SHEARS_IT_DIR}/report.sh integration 600)
+shears_script_test(integration.status_page ${SHEARS_IT_DIR}/status_page.sh integration 600)
+shears_script_test(integration.dataset_fetch ${SHEARS_IT_DIR}/dataset_fetch.sh integration 600 CLIENT_ONLY)
 # S3 client (proto/sh_s3) against a real radosgw started by s3_server.sh;
 # prints SKIP and passes where Ceph is not installed.
 add_executable(s3_check ${CMAKE_CURRENT_LIST_DIR}/s3_check.c)
@@ -39,22 +27,11 @@ target_link_libraries(s3_check PRIVATE shears-proto)
 add_test(NAME integration.s3_store
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/s3_store.sh $<TARGET_FILE:s3_check>)
 set_tests_properties(integration.s3_store PROPERTIES LABELS "integration;s3" TIMEOUT 600)
-add_test(NAME integration.s3_broker
-  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/s3_broker.sh $<TARGET_FILE:shears>
-          $<TARGET_FILE:shears-broker-bin> $<TARGET_FILE:shears-worker-bin>)
-set_tests_properties(integration.s3_broker PROPERTIES
-  LABELS "integration;s3" TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}")
-add_test(NAME integration.shm_python
-  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/shm_python.sh $<TARGET_FILE:shears>)
-set_tests_properties(integration.shm_python PROPERTIES
-  LABELS integration TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}")
+shears_script_test(integration.s3_broker ${SHEARS_IT_DIR}/s3_broker.sh "integration;s3" 600)
+shears_script_test(integration.shm_python ${SHEARS_IT_DIR}/shm_python.sh integration 600 CLIENT_ONLY)
 
 # Deployment: containers (docker, compose) and several hosts (namespaces).
-add_test(NAME deploy.netns
-  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/deploy/netns.sh $<TARGET_FILE:shears>
-          $<TARGET_FILE:shears-broker-bin> $<TARGET_FILE:shears-worker-bin>)
-set_tests_properties(deploy.netns PROPERTIES
-  LABELS "deploy" TIMEOUT 600 ENVIRONMENT "${SHEARS_IT_ENV}" RUN_SERIAL TRUE)
+shears_script_test(deploy.netns ${PROJECT_SOURCE_DIR}/tests/deploy/netns.sh deploy 600 SERIAL)
 add_test(NAME deploy.docker_compose
   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/deploy/docker_compose.sh ${PROJECT_SOURCE_DIR})
 set_tests_properties(deploy.docker_compose PROPERTIES
