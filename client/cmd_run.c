@@ -5,7 +5,6 @@
  * the same DIR reuses every finished job and an interrupted run continues. */
 #include "client_api.h"
 #include "commands.h"
-#include "default_sweep.h"
 #include "export.h"
 #include "progress.h"
 
@@ -26,6 +25,9 @@
 #include <zmq.h>
 
 int print_results(const sh_results_payload_t *res, int csv, int json);
+
+/* examples/default.yaml, compiled in (client/CMakeLists.txt). */
+extern const char default_sweep_yaml[];
 
 static volatile int interrupted;
 static volatile int stop_workers, stop_broker;
