@@ -4,28 +4,22 @@
  * are listed in proto/PROTOCOL.md. */
 #include "broker_internal.h"
 
+#include "sh_mpack.h"
 #include "sh_sweep.h"
 
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void pk_str(msgpack_packer *pk, const char *s)
-{
-    size_t n = strlen(s ? s : "");
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s ? s : "", n);
-}
-
 static void pk_kv_str(msgpack_packer *pk, const char *k, const char *v)
 {
-    pk_str(pk, k);
-    pk_str(pk, v);
+    sh_mpw_str(pk, k);
+    sh_mpw_str(pk, v);
 }
 
 static void pk_kv_int(msgpack_packer *pk, const char *k, int64_t v)
 {
-    pk_str(pk, k);
+    sh_mpw_str(pk, k);
     msgpack_pack_int64(pk, v);
 }
 
@@ -302,7 +296,7 @@ static void pack_sweep_status(broker_t *b, msgpack_packer *pk, int s)
     pk_kv_int(pk, "failed", failed);
     pk_kv_int(pk, "blocked", blocked);
     pk_kv_int(pk, "skipped", skipped);
-    pk_str(pk, "active");
+    sh_mpw_str(pk, "active");
     int n_active = 0;
     for (int k = 0; k < sw->n_rows; k++)
         n_active += !b->rows[sw->rows[k]].skipped && b->jobs[b->rows[sw->rows[k]].job].state == J_LEASED;
@@ -324,7 +318,7 @@ static void pack_sweep_status(broker_t *b, msgpack_packer *pk, int s)
         pk_kv_int(pk, "epochs", job->has_progress ? (int64_t)p->epochs : 0);
         pk_kv_int(pk, "batch", job->has_progress ? (int64_t)p->batch : 0);
         pk_kv_int(pk, "batches", job->has_progress ? (int64_t)p->batches : 0);
-        pk_str(pk, "loss");
+        sh_mpw_str(pk, "loss");
         msgpack_pack_double(pk, job->has_progress ? p->loss : 0.0);
     }
 }
@@ -345,7 +339,7 @@ void broker_pack_status(broker_t *b, int only, msgpack_sbuffer *sb)
     msgpack_pack_map(&pk, 3);
     pk_kv_int(&pk, "workers", alive);
     pk_kv_int(&pk, "queue", ready);
-    pk_str(&pk, "sweeps");
+    sh_mpw_str(&pk, "sweeps");
     msgpack_pack_array(&pk, (size_t)n);
     for (int s = 0; s < b->n_sweeps; s++)
         if (only < 0 ? (!b->sweeps[s].cancelled && !sweep_settled(b, s)) || s == b->n_sweeps - 1
@@ -382,9 +376,9 @@ static void pack_arts(msgpack_packer *pk, const job_t *job, int *count, int writ
         if (!write)
             continue;
         msgpack_pack_array(pk, 4);
-        pk_str(pk, job->id);
-        pk_str(pk, job->arts[a].name);
-        pk_str(pk, job->arts[a].sha256);
+        sh_mpw_str(pk, job->id);
+        sh_mpw_str(pk, job->arts[a].name);
+        sh_mpw_str(pk, job->arts[a].sha256);
         msgpack_pack_uint64(pk, job->arts[a].size);
     }
 }
@@ -399,30 +393,30 @@ void broker_pack_results(broker_t *b, int s, msgpack_sbuffer *sbuf)
     pk_kv_str(&pk, "name", sw->name);
     pk_kv_str(&pk, "yaml", sw->yaml);
     pk_kv_str(&pk, "state", sw->cancelled ? "cancelled" : sweep_settled(b, s) ? "done" : "running");
-    pk_str(&pk, "rows");
+    sh_mpw_str(&pk, "rows");
     msgpack_pack_array(&pk, (size_t)sw->n_rows);
     for (int k = 0; k < sw->n_rows; k++) {
         const row_t *r = &b->rows[sw->rows[k]];
         const job_t *job = &b->jobs[r->job];
         msgpack_pack_array(&pk, 9);
-        pk_str(&pk, job->id);
-        pk_str(&pk, job_kind_name(job->kind));
-        pk_str(&pk, r->label);
+        sh_mpw_str(&pk, job->id);
+        sh_mpw_str(&pk, job_kind_name(job->kind));
+        sh_mpw_str(&pk, r->label);
         msgpack_pack_uint64(&pk, r->seed);
         msgpack_pack_int(&pk, r->round);
         msgpack_pack_double(&pk, r->target);
-        pk_str(&pk, r->skipped ? "skipped" : jstate_name(job->state));
+        sh_mpw_str(&pk, r->skipped ? "skipped" : jstate_name(job->state));
         if (job->state == J_DONE && job->result)
-            pk_str(&pk, job->result);
+            sh_mpw_str(&pk, job->result);
         else
             msgpack_pack_nil(&pk);
         if (job->last_error && job->state == J_FAILED)
-            pk_str(&pk, job->last_error);
+            sh_mpw_str(&pk, job->last_error);
         else
             msgpack_pack_nil(&pk);
     }
     /* Artifacts of the rows' jobs and of the rewind points they start from. */
-    pk_str(&pk, "artifacts");
+    sh_mpw_str(&pk, "artifacts");
     for (int pass = 0; pass < 2; pass++) {
         int count = 0;
         for (int k = 0; k < sw->n_rows; k++) {
@@ -476,10 +470,10 @@ static void handle_fetch(broker_t *b, const unsigned char *id, size_t id_len,
     msgpack_pack_map(&pk, 4);
     pk_kv_int(&pk, "offset", (int64_t)m->offset);
     pk_kv_int(&pk, "size", (int64_t)total);
-    pk_str(&pk, "data");
+    sh_mpw_str(&pk, "data");
     msgpack_pack_bin(&pk, n);
     msgpack_pack_bin_body(&pk, b->chunk, n);
-    pk_str(&pk, "eof");
+    sh_mpw_str(&pk, "eof");
     if (m->offset + n >= total)
         msgpack_pack_true(&pk);
     else
@@ -514,7 +508,7 @@ static int pack_worker_rec(void *u, const sh_worker_rec_t *r)
     pk_kv_int(wp->pk, "slots", r->slots);
     pk_kv_str(wp->pk, "state", live >= 0 ? "alive" : "gone");
     pk_kv_int(wp->pk, "running", live >= 0 ? b->workers[live].n_leases : 0);
-    pk_str(wp->pk, "seen_ago");
+    sh_mpw_str(wp->pk, "seen_ago");
     msgpack_pack_double(wp->pk, live >= 0 ? b->now - b->workers[live].last_recv
                                           : b->now - r->last_seen);
     return 0;
@@ -529,7 +523,7 @@ void broker_pack_workers(broker_t *b, msgpack_sbuffer *sb)
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 1);
-    pk_str(&pk, "workers");
+    sh_mpw_str(&pk, "workers");
     msgpack_pack_array(&pk, (size_t)n);
     wpack_t wp = {b, &pk};
     sh_store_each_worker(b->store, pack_worker_rec, &wp);

@@ -19,19 +19,6 @@ static int host_is_little_endian(void)
     return *(const uint8_t *)&one == 1;
 }
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
-static void pack_bin(msgpack_packer *pk, const void *p, size_t n)
-{
-    msgpack_pack_bin(pk, n);
-    msgpack_pack_bin_body(pk, p, n);
-}
-
 static uLong blob_crc(uLong crc, const void *p, size_t n)
 {
     const Bytef *b = p;
@@ -66,64 +53,64 @@ sh_status_t sh_ckpt_encode(const sh_model_t *m, const sh_ckpt_meta_t *meta,
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 18 + (meta->has_norm ? 1 : 0));
-    pack_str(&pk, "magic");
-    pack_str(&pk, SH_CKPT_MAGIC);
-    pack_str(&pk, "version");
+    sh_mpw_str(&pk, "magic");
+    sh_mpw_str(&pk, SH_CKPT_MAGIC);
+    sh_mpw_str(&pk, "version");
     msgpack_pack_int(&pk, SH_CKPT_VERSION);
-    pack_str(&pk, "arch");
-    pack_str(&pk, m->arch);
-    pack_str(&pk, "input");
+    sh_mpw_str(&pk, "arch");
+    sh_mpw_str(&pk, m->arch);
+    sh_mpw_str(&pk, "input");
     msgpack_pack_array(&pk, 3);
     msgpack_pack_int(&pk, m->in_c);
     msgpack_pack_int(&pk, m->in_h);
     msgpack_pack_int(&pk, m->in_w);
-    pack_str(&pk, "classes");
+    sh_mpw_str(&pk, "classes");
     msgpack_pack_int(&pk, m->n_classes);
-    pack_str(&pk, "step");
+    sh_mpw_str(&pk, "step");
     msgpack_pack_int64(&pk, m->step);
-    pack_str(&pk, "opt_steps");
+    sh_mpw_str(&pk, "opt_steps");
     msgpack_pack_int64(&pk, m->opt_steps);
-    pack_str(&pk, "epoch");
+    sh_mpw_str(&pk, "epoch");
     msgpack_pack_int(&pk, meta->epoch);
-    pack_str(&pk, "seed");
+    sh_mpw_str(&pk, "seed");
     msgpack_pack_uint64(&pk, meta->seed);
-    pack_str(&pk, "optimizer");
-    pack_str(&pk, meta->opt == SH_OPT_SGD ? "sgd" : meta->opt == SH_OPT_ADAM ? "adam" : "none");
-    pack_str(&pk, "hparams");
-    pack_str(&pk, meta->hparams ? meta->hparams : "{}");
+    sh_mpw_str(&pk, "optimizer");
+    sh_mpw_str(&pk, meta->opt == SH_OPT_SGD ? "sgd" : meta->opt == SH_OPT_ADAM ? "adam" : "none");
+    sh_mpw_str(&pk, "hparams");
+    sh_mpw_str(&pk, meta->hparams ? meta->hparams : "{}");
     if (meta->has_norm) {
-        pack_str(&pk, "norm");
+        sh_mpw_str(&pk, "norm");
         msgpack_pack_array(&pk, (size_t)meta->norm.c * 2);
         for (int c = 0; c < meta->norm.c; c++)
             msgpack_pack_float(&pk, meta->norm.mean[c]);
         for (int c = 0; c < meta->norm.c; c++)
             msgpack_pack_float(&pk, meta->norm.std[c]);
     }
-    pack_str(&pk, "tensors");
+    sh_mpw_str(&pk, "tensors");
     msgpack_pack_array(&pk, (size_t)m->n_tensors);
     for (int t = 0; t < m->n_tensors; t++) {
         const sh_tensor_t *tt = &m->tensors[t];
         msgpack_pack_array(&pk, 3);
-        pack_str(&pk, tt->name);
+        sh_mpw_str(&pk, tt->name);
         msgpack_pack_uint64(&pk, tt->offset);
         msgpack_pack_array(&pk, (size_t)tt->ndim);
         for (int d = 0; d < tt->ndim; d++)
             msgpack_pack_int(&pk, tt->shape[d]);
     }
-    pack_str(&pk, "params");
-    pack_bin(&pk, m->params, pbytes);
-    pack_str(&pk, "mask");
-    pack_bin(&pk, m->mask, mbytes);
-    pack_str(&pk, "buffers");
-    pack_bin(&pk, m->buffers, bbytes);
-    pack_str(&pk, "opt_m");
-    pack_bin(&pk, m->opt_m, pbytes);
-    pack_str(&pk, "opt_v");
+    sh_mpw_str(&pk, "params");
+    sh_mpw_bin(&pk, m->params, pbytes);
+    sh_mpw_str(&pk, "mask");
+    sh_mpw_bin(&pk, m->mask, mbytes);
+    sh_mpw_str(&pk, "buffers");
+    sh_mpw_bin(&pk, m->buffers, bbytes);
+    sh_mpw_str(&pk, "opt_m");
+    sh_mpw_bin(&pk, m->opt_m, pbytes);
+    sh_mpw_str(&pk, "opt_v");
     if (has_v)
-        pack_bin(&pk, m->opt_v, pbytes);
+        sh_mpw_bin(&pk, m->opt_v, pbytes);
     else
         msgpack_pack_nil(&pk);
-    pack_str(&pk, "crc32");
+    sh_mpw_str(&pk, "crc32");
     msgpack_pack_uint32(&pk, (uint32_t)crc);
     *data = sb.data;
     *len = sb.size;

@@ -349,3 +349,16 @@ int sh_mpr_key_is(const char *s, uint32_t len, const char *lit)
     size_t n = strlen(lit);
     return n == len && memcmp(s, lit, n) == 0;
 }
+
+void sh_mpw_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s ? s : "", n);
+}
+
+void sh_mpw_bin(msgpack_packer *pk, const void *p, size_t n)
+{
+    msgpack_pack_bin(pk, n);
+    msgpack_pack_bin_body(pk, p, n);
+}

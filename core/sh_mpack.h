@@ -1,4 +1,5 @@
-/* sh_mpack.h - a bounded msgpack reader for untrusted bytes.
+/* sh_mpack.h - a bounded msgpack reader for untrusted bytes, and two
+ * writing helpers.
  *
  * Encoding goes through msgpack-c's packer; decoding of files and wire
  * messages goes through this cursor instead, because msgpack-c's unpacker has
@@ -15,6 +16,7 @@
 
 #include "sh_common.h"
 
+#include <msgpack.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,5 +63,9 @@ int sh_mpr_fail(sh_mpr_t *r, const char *what);
 
 /* Matches a map key read with sh_mpr_str against a literal. */
 int sh_mpr_key_is(const char *s, uint32_t len, const char *lit);
+
+/* Packs a string (NULL as ""), or n bytes as a bin. */
+void sh_mpw_str(msgpack_packer *pk, const char *s);
+void sh_mpw_bin(msgpack_packer *pk, const void *p, size_t n);
 
 #endif

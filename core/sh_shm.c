@@ -337,19 +337,6 @@ static void encode_rice(cand_t *c, const sh_model_t *m, const sh_tensor_t *t, sh
 
 /* ---- writing ------------------------------------------------------------------------- */
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
-static void pack_bin(msgpack_packer *pk, const void *p, size_t n)
-{
-    msgpack_pack_bin(pk, n);
-    msgpack_pack_bin_body(pk, p, n);
-}
-
 size_t sh_shm_dense_bytes(const sh_model_t *m)
 {
     size_t n = 256 + sizeof(float) * m->n_buffers;
@@ -368,37 +355,37 @@ sh_status_t sh_shm_encode(const sh_model_t *m, const sh_shm_meta_t *meta, sh_val
     sh_sha256_t h;
     sh_sha256_init(&h);
     msgpack_pack_map(&pk, 11);
-    pack_str(&pk, "magic");
-    pack_str(&pk, SH_SHM_MAGIC);
-    pack_str(&pk, "version");
+    sh_mpw_str(&pk, "magic");
+    sh_mpw_str(&pk, SH_SHM_MAGIC);
+    sh_mpw_str(&pk, "version");
     msgpack_pack_int(&pk, SH_SHM_VERSION);
-    pack_str(&pk, "arch");
-    pack_str(&pk, m->arch);
-    pack_str(&pk, "input");
+    sh_mpw_str(&pk, "arch");
+    sh_mpw_str(&pk, m->arch);
+    sh_mpw_str(&pk, "input");
     msgpack_pack_array(&pk, 3);
     msgpack_pack_int(&pk, m->in_c);
     msgpack_pack_int(&pk, m->in_h);
     msgpack_pack_int(&pk, m->in_w);
-    pack_str(&pk, "classes");
+    sh_mpw_str(&pk, "classes");
     msgpack_pack_int(&pk, m->n_classes);
-    pack_str(&pk, "norm");
+    sh_mpw_str(&pk, "norm");
     msgpack_pack_map(&pk, 2);
-    pack_str(&pk, "mean");
+    sh_mpw_str(&pk, "mean");
     msgpack_pack_array(&pk, (size_t)m->in_c);
     for (int c = 0; c < m->in_c; c++)
         msgpack_pack_float(&pk, c < meta->norm.c ? meta->norm.mean[c] : 0.0f);
-    pack_str(&pk, "std");
+    sh_mpw_str(&pk, "std");
     msgpack_pack_array(&pk, (size_t)m->in_c);
     for (int c = 0; c < m->in_c; c++)
         msgpack_pack_float(&pk, c < meta->norm.c ? meta->norm.std[c] : 1.0f);
-    pack_str(&pk, "job");
-    pack_str(&pk, meta->job);
-    pack_str(&pk, "test_accuracy");
+    sh_mpw_str(&pk, "job");
+    sh_mpw_str(&pk, meta->job);
+    sh_mpw_str(&pk, "test_accuracy");
     if (isfinite(meta->test_accuracy))
         msgpack_pack_double(&pk, meta->test_accuracy);
     else
         msgpack_pack_nil(&pk);
-    pack_str(&pk, "tensors");
+    sh_mpw_str(&pk, "tensors");
     msgpack_pack_array(&pk, (size_t)m->n_tensors);
     for (int ti = 0; ti < m->n_tensors; ti++) {
         const sh_tensor_t *t = &m->tensors[ti];
@@ -460,54 +447,54 @@ sh_status_t sh_shm_encode(const sh_model_t *m, const sh_shm_meta_t *meta, sh_val
         static const char *const fmt[] = {"dense", "bitmask", "csr", "rice"};
         int fields = 7 + (best.format >= 2) * 2 + (best.format == 1) + (scales != NULL);
         msgpack_pack_map(&pk, (size_t)fields);
-        pack_str(&pk, "name");
-        pack_str(&pk, t->name);
-        pack_str(&pk, "shape");
+        sh_mpw_str(&pk, "name");
+        sh_mpw_str(&pk, t->name);
+        sh_mpw_str(&pk, "shape");
         msgpack_pack_array(&pk, (size_t)t->ndim);
         for (int d = 0; d < t->ndim; d++)
             msgpack_pack_int(&pk, t->shape[d]);
-        pack_str(&pk, "format");
-        pack_str(&pk, fmt[best.format]);
-        pack_str(&pk, "values");
-        pack_str(&pk, value_names[v]);
-        pack_str(&pk, "deflate");
+        sh_mpw_str(&pk, "format");
+        sh_mpw_str(&pk, fmt[best.format]);
+        sh_mpw_str(&pk, "values");
+        sh_mpw_str(&pk, value_names[v]);
+        sh_mpw_str(&pk, "deflate");
         if (best.deflate)
             msgpack_pack_true(&pk);
         else
             msgpack_pack_false(&pk);
-        pack_str(&pk, "nnz");
+        sh_mpw_str(&pk, "nnz");
         msgpack_pack_uint64(&pk, best.nnz);
         if (best.format >= 2) {
-            pack_str(&pk, best.format == 2 ? "index_bits" : "rice_k");
+            sh_mpw_str(&pk, best.format == 2 ? "index_bits" : "rice_k");
             msgpack_pack_int(&pk, best.index_bits);
-            pack_str(&pk, "index");
-            pack_bin(&pk, best.s_index, best.l_index);
+            sh_mpw_str(&pk, "index");
+            sh_mpw_bin(&pk, best.s_index, best.l_index);
             sh_sha256_update(&h, best.s_index, best.l_index);
         }
         if (best.format == 1) {
-            pack_str(&pk, "mask");
-            pack_bin(&pk, best.s_mask, best.l_mask);
+            sh_mpw_str(&pk, "mask");
+            sh_mpw_bin(&pk, best.s_mask, best.l_mask);
             sh_sha256_update(&h, best.s_mask, best.l_mask);
         }
-        pack_str(&pk, "data");
-        pack_bin(&pk, best.s_data, best.l_data);
+        sh_mpw_str(&pk, "data");
+        sh_mpw_bin(&pk, best.s_data, best.l_data);
         sh_sha256_update(&h, best.s_data, best.l_data);
         if (scales) {
-            pack_str(&pk, "scales");
-            pack_bin(&pk, scales16, scales_bytes);
+            sh_mpw_str(&pk, "scales");
+            sh_mpw_bin(&pk, scales16, scales_bytes);
             sh_sha256_update(&h, scales16, scales_bytes);
         }
         cand_free(&best);
         free(scales);
         free(scales16);
     }
-    pack_str(&pk, "buffers");
-    pack_bin(&pk, m->buffers, sizeof(float) * m->n_buffers);
+    sh_mpw_str(&pk, "buffers");
+    sh_mpw_bin(&pk, m->buffers, sizeof(float) * m->n_buffers);
     sh_sha256_update(&h, m->buffers, sizeof(float) * m->n_buffers);
     char sha[65];
     sh_sha256_final_hex(&h, sha);
-    pack_str(&pk, "payload_sha256");
-    pack_str(&pk, sha);
+    sh_mpw_str(&pk, "payload_sha256");
+    sh_mpw_str(&pk, sha);
     *data = sb.data;
     *len = sb.size;
     (void)err;

@@ -216,13 +216,6 @@ int sh_wire_cmd_from(int cmd, char side)
 
 /* ---- encoding ----------------------------------------------------------------- */
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
 static int field_present(const field_t *f, const char *base)
 {
     const void *p = base + f->off;
@@ -251,7 +244,7 @@ sh_status_t sh_wire_encode(int cmd, const void *body, char **out, size_t *len, s
         if (!field_present(f, base))
             continue;
         const void *p = base + f->off;
-        pack_str(&pk, f->key);
+        sh_mpw_str(&pk, f->key);
         switch (f->type) {
         case F_U64: msgpack_pack_uint64(&pk, *(const uint64_t *)p); break;
         case F_I64: msgpack_pack_int64(&pk, *(const int64_t *)p); break;
@@ -263,14 +256,14 @@ sh_status_t sh_wire_encode(int cmd, const void *body, char **out, size_t *len, s
                 msgpack_pack_false(&pk);
             break;
         case F_NAME:
-        case F_ID: pack_str(&pk, (const char *)p); break;
-        case F_STR: pack_str(&pk, *(char *const *)p); break;
+        case F_ID: sh_mpw_str(&pk, (const char *)p); break;
+        case F_STR: sh_mpw_str(&pk, *(char *const *)p); break;
         case F_STRLIST: {
             char *const *list = *(char **const *)p;
             uint32_t count = *(const uint32_t *)(base + f->count_off);
             msgpack_pack_array(&pk, count);
             for (uint32_t i = 0; i < count; i++)
-                pack_str(&pk, list[i]);
+                sh_mpw_str(&pk, list[i]);
             break;
         }
         case F_BIN: {
@@ -293,8 +286,8 @@ sh_status_t sh_wire_encode(int cmd, const void *body, char **out, size_t *len, s
             msgpack_pack_array(&pk, count);
             for (uint32_t i = 0; i < count; i++) {
                 msgpack_pack_array(&pk, 3);
-                pack_str(&pk, a[i].name);
-                pack_str(&pk, a[i].sha256);
+                sh_mpw_str(&pk, a[i].name);
+                sh_mpw_str(&pk, a[i].sha256);
                 msgpack_pack_uint64(&pk, a[i].size);
             }
             break;
