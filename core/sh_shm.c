@@ -613,6 +613,33 @@ static unsigned char *expand(const uint8_t *p, uint32_t len, int deflated, uint6
 }
 
 /* Fills tensor t of model m from its stored form. */
+/* Where the sparse formats put what they decode: stored value number k
+ * goes to position pos of the tensor. */
+typedef struct {
+    sh_model_t *m;
+    const sh_tensor_t *t;
+    float *w;
+    sh_values_t v;
+    const float *scales;  /* int8: one per output channel */
+    size_t row_len;
+    uint64_t alive;
+} sink_t;
+
+/* Returns NULL, or the problem with the value. The tensor starts at zero,
+ * so an explicit zero stays pruned and needs no write. */
+static const char *sink_put(sink_t *s, const unsigned char *data, uint64_t k, uint64_t pos)
+{
+    float val = get_value(data, k, s->v, s->scales ? s->scales[pos / s->row_len] : 0.0f);
+    if (!isfinite(val))
+        return "non-finite value";
+    if (val != 0.0f) {
+        s->w[pos] = val;
+        sh_mask_set(s->m->mask, s->t->offset + pos);
+        s->alive++;
+    }
+    return NULL;
+}
+
 static const char *fill_tensor(sh_model_t *m, int ti, const rtensor_t *rt, uint64_t *alive_out)
 {
     const sh_tensor_t *t = &m->tensors[ti];
@@ -647,7 +674,7 @@ static const char *fill_tensor(sh_model_t *m, int ti, const rtensor_t *rt, uint6
     const size_t vb = value_bytes[v];
     const char *problem = NULL;
     unsigned char *data = NULL, *aux = NULL;
-    uint64_t alive = 0;
+    sink_t sink = {.m = m, .t = t, .w = w, .v = v, .scales = scales, .row_len = row_len};
     if (!strcmp(rt->format, "dense")) {
         if (rt->nnz != t->numel ||
             !(data = expand(rt->data, rt->l_data, rt->deflate, t->numel * vb))) {
@@ -659,7 +686,7 @@ static const char *fill_tensor(sh_model_t *m, int ti, const rtensor_t *rt, uint6
                     problem = "non-finite value";
                 if (w[i] != 0.0f || !t->prunable) {
                     sh_mask_set(m->mask, t->offset + i);
-                    alive++;
+                    sink.alive++;
                 }
             }
         }
@@ -676,13 +703,7 @@ static const char *fill_tensor(sh_model_t *m, int ti, const rtensor_t *rt, uint6
                         problem = "bitmask has more bits set than values";
                         break;
                     }
-                    w[i] = get_value(data, k++, v, scales ? scales[i / row_len] : 0.0f);
-                    if (!isfinite(w[i]))
-                        problem = "non-finite value";
-                    else if (w[i] != 0.0f) {
-                        sh_mask_set(m->mask, t->offset + i);
-                        alive++;
-                    }
+                    problem = sink_put(&sink, data, k++, i);
                 }
             if (!problem && k != rt->nnz)
                 problem = "bitmask has fewer bits set than values";
@@ -709,14 +730,7 @@ static const char *fill_tensor(sh_model_t *m, int ti, const rtensor_t *rt, uint6
                     problem = "csr position outside the tensor";
                     break;
                 }
-                float val = get_value(data, k, v, scales ? scales[pos / row_len] : 0.0f);
-                if (!isfinite(val))
-                    problem = "non-finite value";
-                else if (val != 0.0f) {
-                    w[pos] = val;
-                    sh_mask_set(m->mask, t->offset + pos);
-                    alive++;
-                }
+                problem = sink_put(&sink, data, k, pos);
                 next = pos + 1;
             }
         }
@@ -770,14 +784,7 @@ static const char *fill_tensor(sh_model_t *m, int ti, const rtensor_t *rt, uint6
                     problem = "rice position outside the tensor";
                     break;
                 }
-                float val = get_value(data, e, v, scales ? scales[pos / row_len] : 0.0f);
-                if (!isfinite(val))
-                    problem = "non-finite value";
-                else if (val != 0.0f) {
-                    w[pos] = val;
-                    sh_mask_set(m->mask, t->offset + pos);
-                    alive++;
-                }
+                problem = sink_put(&sink, data, e, pos);
                 next = pos + 1;
             }
         }
@@ -787,7 +794,7 @@ static const char *fill_tensor(sh_model_t *m, int ti, const rtensor_t *rt, uint6
     free(data);
     free(aux);
     free(scales);
-    *alive_out = alive;
+    *alive_out = sink.alive;
     return problem;
 }
 
