@@ -98,15 +98,19 @@ static void *worker_main(void *p)
 }
 
 /* Following a sweep: the live display, and DIR kept current - the results of
- * every job are exported as soon as it finishes, so a long sweep's
+ * finished jobs are exported as they finish (at most every EXPORT_EVERY
+ * seconds, since each export rewrites every row), so a long sweep's
  * metrics.csv can be read (and plotted) while it runs. */
+#define EXPORT_EVERY 2.0
+
 typedef struct {
     progress_t p;
     int show;
     sh_client_t *c; /* a second connection: the first is busy watching */
     int64_t sweep;
     const char *out_dir, *store_dir;
-    int exported; /* finished jobs at the last export */
+    int exported;       /* finished jobs at the last export */
+    double exported_at; /* when (sh_now) */
 } follow_t;
 
 /* Fetches the sweep's results into *res (free with sh_results_free and
@@ -150,8 +154,9 @@ static void on_partial(void *user, const char *data, size_t len)
         if (s.sweeps[i].id == f->sweep)
             finished = s.sweeps[i].done + s.sweeps[i].skipped + s.sweeps[i].failed;
     sh_status_free(&s);
-    if (finished > f->exported && f->c) {
+    if (finished > f->exported && f->c && sh_now() - f->exported_at >= EXPORT_EVERY) {
         f->exported = finished;
+        f->exported_at = sh_now();
         export_now(f);
     }
 }
